@@ -1,0 +1,198 @@
+"""HTTP routes: enqueue, status, cancel, result files, health.
+
+The request path only validates and enqueues; it never runs job code. Errors are JSON
+``{"error": ..., ...}`` with the status codes of DESIGN.md's contract.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import time
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.responses import FileResponse, JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from .access import Access, AccessPolicy, Client
+from .errors import InvalidInput, QueueUnavailable, UnknownJobType
+from .ids import is_job_id
+from .queue import JobQueue
+from .ratelimit import RateLimiter
+from .redis_client import REDIS_ERRORS
+from .settings import Settings
+from .status import JobStatus
+
+
+class ORJSONResponse(JSONResponse):
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+def error(status: int, message: str, **extra: Any) -> ORJSONResponse:
+    return ORJSONResponse({"error": message, **extra}, status_code=status)
+
+
+def build_api(
+    queue: JobQueue, settings: Settings, policy: AccessPolicy, limiter: RateLimiter
+) -> FastAPI:
+    api = FastAPI(
+        title="jobcast",
+        version="0.1.0",
+        summary="Enqueue heavy jobs, follow their progress, fetch their results.",
+        docs_url="/api/docs",
+        openapi_url="/api/openapi.json",
+        redoc_url=None,
+        default_response_class=ORJSONResponse,
+    )
+
+    @api.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> Response:
+        return error(exc.status_code, str(exc.detail))
+
+    @api.exception_handler(QueueUnavailable)
+    async def unavailable(_: Request, exc: QueueUnavailable) -> Response:
+        return ORJSONResponse({"error": "the job queue is unavailable, try again shortly"},
+                              status_code=503, headers={"Retry-After": "2"})
+
+    def client_of(request: Request) -> Client:
+        address = request.client.host if request.client else None
+        return Client.from_asgi(request.headers, address)
+
+    async def visible_status(request: Request, job_id: str, action: Any) -> JobStatus | None:
+        status = await queue.status(job_id) if is_job_id(job_id) else None
+        if status is None:
+            return None
+        if not await policy.permits(Access(action, status.job, job_id, client_of(request)),
+                                    status.owner):
+            return None
+        return status
+
+    async def enqueue(request: Request, job: str) -> Response:
+        if job not in queue.jobs:
+            return error(404, str(UnknownJobType(job, queue.jobs.names())))
+        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if content_type != "application/json" and not content_type.endswith("+json"):
+            return error(415, "send the job's input as JSON (Content-Type: application/json)")
+        body = await _read_body(request, settings.max_body_bytes)
+        if body is None:
+            return error(413, f"the body is larger than {settings.max_body_bytes} bytes")
+        try:
+            payload = orjson.loads(body)
+        except orjson.JSONDecodeError as err:
+            return error(400, f"malformed JSON: {err}")
+        client = client_of(request)
+        if not await policy.permits(Access("enqueue", job, None, client), None):
+            return error(403, "not allowed to start this job")
+        retry_after = await limiter.hit(client.address or "unknown")
+        if retry_after:
+            return ORJSONResponse({"error": "too many jobs started, slow down"}, status_code=429,
+                                  headers={"Retry-After": str(retry_after)})
+        try:
+            job_id = await queue.enqueue(job, payload, owner=await policy.owner_of(client))
+        except InvalidInput as err:
+            return error(422, "invalid input", details=err.details)
+        return ORJSONResponse({"jobId": job_id}, status_code=202,
+                              headers={"Location": f"/api/jobs/{job_id}"})
+
+    for spec in queue.jobs:
+        schema = spec.input.model_json_schema() if spec.input else {"type": "object"}
+        api.add_api_route(
+            f"/api/{spec.name}",
+            _bind(enqueue, spec.name),
+            methods=["POST"],
+            status_code=202,
+            summary=f"Start a {spec.name} job",
+            tags=["jobs"],
+            openapi_extra={
+                "requestBody": {"required": True,
+                                "content": {"application/json": {"schema": schema}}},
+                "responses": _responses(202, 400, 404, 413, 415, 422, 429, 503),
+            },
+        )
+
+    @api.post("/api/{job}", include_in_schema=False)
+    async def enqueue_unknown(job: str, request: Request) -> Response:
+        return await enqueue(request, job)
+
+    @api.get("/api/jobs/{job_id}", tags=["jobs"], summary="A job's status (the polling fallback)",
+             responses=_responses(200, 404, 503))
+    async def get_status(job_id: str, request: Request) -> Response:
+        status = await visible_status(request, job_id, "status")
+        if status is None:
+            return error(404, "unknown job")
+        return ORJSONResponse((await queue.exact_state(status)).to_json())
+
+    @api.delete("/api/jobs/{job_id}", tags=["jobs"], summary="Cancel a job",
+                responses=_responses(200, 404, 503))
+    async def cancel(job_id: str, request: Request) -> Response:
+        status = await visible_status(request, job_id, "cancel")
+        if status is None:
+            return error(404, "unknown job")
+        status = await queue.cancel(job_id)
+        return ORJSONResponse(status.to_json() if status else {"jobId": job_id})
+
+    @api.get("/api/jobs/{job_id}/result", tags=["jobs"], summary="A job's result file",
+             responses=_responses(200, 404, 409, 503))
+    async def result_file(job_id: str, request: Request) -> Response:
+        status = await visible_status(request, job_id, "result")
+        if status is None:
+            return error(404, "unknown job")
+        path = queue.result_file(job_id)
+        if path is None:
+            if not status.state.is_terminal:
+                return error(409, f"the job is {status.state.value}; its result is not ready")
+            return error(404, "this job has no result file (or it expired)")
+        media = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        return FileResponse(path, media_type=media,
+                            filename=f"{status.job}-{job_id[:8]}{path.suffix}")
+
+    @api.get("/api/socket", include_in_schema=False)
+    async def socket_ready() -> Response:
+        # The seed's clients call this first to boot the socket server; ours is always up.
+        return ORJSONResponse({"ok": True, "path": "/socket.io/"})
+
+    @api.get("/healthz", include_in_schema=False)
+    async def healthz() -> Response:
+        return ORJSONResponse({"ok": True})
+
+    @api.get("/readyz", include_in_schema=False)
+    async def readyz() -> Response:
+        started = time.monotonic()
+        try:
+            await queue.redis.ping()
+        except REDIS_ERRORS as err:
+            return error(503, f"Redis unreachable: {err}")
+        return ORJSONResponse({"ok": True, "redis_ms": round((time.monotonic() - started) * 1000, 2)})
+
+    return api
+
+
+async def _read_body(request: Request, limit: int) -> bytes | None:
+    """The body, or None once it passes ``limit`` bytes (read no further than that)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        return None
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _bind(handler: Any, job: str) -> Any:
+    async def route(request: Request) -> Response:
+        return await handler(request, job)
+
+    route.__name__ = f"enqueue_{job.replace('-', '_')}"
+    return route
+
+
+def _responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    text = {200: "OK", 202: "Accepted: {jobId}", 400: "Malformed JSON", 404: "Unknown job",
+            409: "Not finished", 413: "Body too large", 415: "Not JSON", 422: "Invalid input",
+            429: "Rate limited", 503: "Queue unavailable"}
+    return {code: {"description": text[code]} for code in codes}

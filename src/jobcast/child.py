@@ -1,0 +1,157 @@
+"""Run a cpu_bound handler in its own child process.
+
+A handler that computes for minutes would block the worker's event loop, and with it
+bullmq's lock renewal: the job would be declared stalled and run twice. So each cpu_bound
+job runs in a process forked from a forkserver (cheap, and no threads inherited). Progress
+comes back over a pipe; a timeout or a cancel terminates the process for real.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import os
+import signal
+import time
+import traceback
+from collections.abc import Callable
+from multiprocessing.connection import Connection
+from typing import Any
+
+from .context import JobContext, JobInfo
+from .errors import JobFailed
+from .registry import JobSpec
+
+_mp = multiprocessing.get_context("forkserver")
+_KILL_GRACE_S = 2.0
+
+
+def preload(modules: list[str]) -> None:
+    """Import these modules once in the forkserver, so each job's child starts warm."""
+    _mp.set_forkserver_preload(["jobcast", *modules])
+
+
+class ChildCrashed(Exception):
+    """The child died without an answer (killed, out of memory, a segfault)."""
+
+
+async def run_in_child(
+    spec: JobSpec,
+    data: dict[str, Any],
+    info: JobInfo,
+    on_progress: Callable[[float], None],
+    interval: float,
+) -> Any:
+    """Run ``spec.handler`` in a child process; cancel this coroutine to kill the child.
+
+    Returns the handler's result. A handler's exception comes back as JobFailed (for
+    JobFailed itself) or as ``ChildError`` carrying a clean reason and the traceback.
+    """
+    loop = asyncio.get_running_loop()
+    receiver, sender = _mp.Pipe(duplex=False)
+    process = _mp.Process(
+        target=_child_main,
+        args=(spec.handler, spec.input, data, info, sender, interval),
+        name=f"jobcast:{info.name}:{info.job_id}",
+        daemon=True,
+    )
+    process.start()
+    sender.close()
+    outcome: asyncio.Future[Any] = loop.create_future()
+
+    def on_readable() -> None:
+        try:
+            while receiver.poll():
+                kind, *payload = receiver.recv()
+                if kind == "progress":
+                    on_progress(payload[0])
+                elif not outcome.done():
+                    outcome.set_result((kind, payload))
+        except (EOFError, OSError):
+            loop.remove_reader(receiver.fileno())
+            if not outcome.done():
+                process.join(timeout=1)
+                outcome.set_exception(ChildCrashed(
+                    f"the job's process exited unexpectedly (exit code {process.exitcode})"
+                ))
+
+    loop.add_reader(receiver.fileno(), on_readable)
+    try:
+        kind, payload = await outcome
+    finally:
+        loop.remove_reader(receiver.fileno())
+        receiver.close()
+        await _stop(process)
+    if kind == "ok":
+        return payload[0]
+    if kind == "failed":
+        raise JobFailed(payload[0])
+    raise ChildError(payload[0], payload[1])
+
+
+class ChildError(Exception):
+    """The handler raised in the child; ``reason`` is clean, ``details`` is the traceback."""
+
+    def __init__(self, reason: str, details: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.details = details
+
+
+async def _stop(process: Any) -> None:
+    """Make sure the child is gone: it may still be computing (timeout, cancel)."""
+    if process.exitcode is None:
+        process.terminate()
+        deadline = time.monotonic() + _KILL_GRACE_S
+        while process.exitcode is None and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        if process.exitcode is None:
+            process.kill()
+    await asyncio.to_thread(process.join, 5)
+    process.close()
+
+
+def _child_main(
+    handler: Callable[..., Any],
+    input_model: Any,
+    data: dict[str, Any],
+    info: JobInfo,
+    conn: Connection,
+    interval: float,
+) -> None:
+    # Ctrl-C reaches the whole process group; the parent decides what happens to the job.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    sent = {"at": 0.0, "value": -1.0, "last": -1.0}
+
+    def report(value: float) -> None:
+        # Throttle here too, so a million progress() calls don't flood the pipe.
+        if value <= sent["last"]:
+            return
+        sent["last"] = value
+        now = time.monotonic()
+        if now - sent["at"] >= interval or value >= 100:
+            sent["at"], sent["value"] = now, value
+            conn.send(("progress", value))
+
+    ctx = JobContext(info, report)
+    try:
+        parsed = input_model.model_validate(data) if input_model is not None else data
+        result = handler(ctx, parsed)
+        if sent["last"] > sent["value"]:
+            conn.send(("progress", sent["last"]))
+        conn.send(("ok", result))
+    except JobFailed as err:
+        conn.send(("failed", str(err)))
+    except BaseException as err:  # noqa: BLE001 - everything must reach the parent
+        conn.send(("error", clean_reason(err), traceback.format_exc()))
+    finally:
+        conn.close()
+        os._exit(0)  # skip atexit handlers inherited from the forkserver
+
+
+def clean_reason(err: BaseException) -> str:
+    """A one-line reason fit for a user: the exception's type and message, never a traceback."""
+    message = " ".join(str(err).split())
+    reason = f"{type(err).__name__}: {message}" if message else type(err).__name__
+    return reason[:300]

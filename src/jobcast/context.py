@@ -1,0 +1,76 @@
+"""JobContext: what a job handler gets besides its input."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from .progress import checked_percent
+
+
+@dataclass(frozen=True)
+class JobInfo:
+    """The plain facts about a running job; picklable, so a child process gets them too."""
+
+    job_id: str
+    name: str
+    attempt: int
+    results_dir: Path
+
+
+class JobContext:
+    """Passed to every handler as its first argument.
+
+    Example usage::
+
+        @jobs.job("bulk", input=BulkIn)
+        async def bulk(ctx: JobContext, data: BulkIn) -> dict:
+            for i in range(data.items):
+                if ctx.cancelled:
+                    break
+                ctx.progress(100 * (i + 1) / data.items)
+            return {"items": data.items}
+    """
+
+    def __init__(
+        self,
+        info: JobInfo,
+        report: Callable[[float], None],
+        is_cancelled: Callable[[], bool] = lambda: False,
+    ) -> None:
+        self._info = info
+        self._report = report
+        self._is_cancelled = is_cancelled
+
+    @property
+    def job_id(self) -> str:
+        return self._info.job_id
+
+    @property
+    def name(self) -> str:
+        return self._info.name
+
+    @property
+    def attempt(self) -> int:
+        """1 for the first run, 2 for the first retry, and so on."""
+        return self._info.attempt
+
+    @property
+    def cancelled(self) -> bool:
+        """True once someone cancelled the job; a cooperative handler stops when it sees it."""
+        return self._is_cancelled()
+
+    def progress(self, percent: float) -> None:
+        """Report progress (0-100). Cheap to call often: updates are coalesced, never lower."""
+        self._report(checked_percent(percent))
+
+    def result_path(self, suffix: str) -> Path:
+        """Where to write this job's result file, e.g. ``ctx.result_path(".pdf")``.
+
+        The web tier serves it at ``/api/jobs/<id>/result``.
+        """
+        if not suffix.startswith(".") or "/" in suffix or "\\" in suffix or len(suffix) > 16:
+            raise ValueError(f"a result suffix looks like '.pdf', not {suffix!r}")
+        self._info.results_dir.mkdir(parents=True, exist_ok=True)
+        return self._info.results_dir / f"{self.job_id}{suffix}"

@@ -1,0 +1,45 @@
+"""The demo jobs: ``report`` (a real PDF, CPU-bound) and ``bulk`` (many small I/O steps)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from pydantic import BaseModel, Field
+
+from ..context import JobContext
+from ..errors import JobCancelled
+from ..registry import Jobs
+from .report_pdf import render_report
+
+jobs = Jobs()
+
+
+class ReportIn(BaseModel):
+    title: str = Field(min_length=1, max_length=200)
+    pages: int = Field(default=5, ge=1, le=200)
+
+
+class BulkIn(BaseModel):
+    items: int = Field(ge=1, le=1_000_000)
+    item_ms: float = Field(default=0, ge=0, le=60_000)
+
+
+@jobs.job("report", input=ReportIn, cpu_bound=True, attempts=1, timeout=600)
+def build_report(ctx: JobContext, data: ReportIn) -> dict[str, object]:
+    """Compute and lay out a multi-page PDF; progress goes up page by page."""
+    path = ctx.result_path(".pdf")
+    size = render_report(data.title, data.pages, path,
+                         on_page=lambda page: ctx.progress(100 * page / data.pages))
+    return {"url": f"/api/jobs/{ctx.job_id}/result", "pages": data.pages, "bytes": size}
+
+
+@jobs.job("bulk", input=BulkIn, attempts=1, timeout=3600)
+async def process_items(ctx: JobContext, data: BulkIn) -> dict[str, int]:
+    """Process ``items`` items, each ``item_ms`` of simulated I/O."""
+    for done in range(1, data.items + 1):
+        if data.item_ms:
+            await asyncio.sleep(data.item_ms / 1000)
+        if ctx.cancelled:  # cooperative: the loop may never await when item_ms is 0
+            raise JobCancelled()
+        ctx.progress(100 * done / data.items)
+    return {"items": data.items}

@@ -1,0 +1,170 @@
+"""The producer side: enqueue, read status, cancel — over one bullmq Queue per job name.
+
+Used by the web process (and by any Python code that wants to start jobs). Job ids are
+ours (random, see ids.py), never BullMQ's counter.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+from typing import Any
+
+import bullmq
+from redis.asyncio import Redis
+
+from . import keys
+from .errors import QueueUnavailable
+from .ids import is_job_id, new_job_id
+from .redis_client import REDIS_ERRORS
+from .registry import Jobs
+from .settings import Settings
+from .status import CANCELLED_REASON, FIELDS, OWNER_FIELD, JobState, JobStatus
+
+
+class JobQueue:
+    """Example usage::
+
+        queue = JobQueue(jobs, settings, redis)
+        job_id = await queue.enqueue("report", {"title": "Q3", "pages": 20})
+        status = await queue.status(job_id)
+    """
+
+    def __init__(self, jobs: Jobs, settings: Settings, redis: Redis) -> None:
+        self.jobs = jobs
+        self.settings = settings
+        self.redis = redis
+        opts: dict[str, Any] = {"connection": redis, "prefix": settings.prefix}
+        self._queues = {spec.name: bullmq.Queue(spec.name, opts) for spec in jobs}
+        self._job_opts = {spec.name: self._options(spec.name) for spec in jobs}
+
+    def _options(self, name: str) -> dict[str, Any]:
+        spec, s = self.jobs[name], self.settings
+        opts: dict[str, Any] = {
+            "attempts": spec.attempts,
+            "removeOnComplete": {"count": s.keep_completed, "age": s.keep_age_s},
+            "removeOnFail": {"count": s.keep_failed, "age": s.keep_age_s},
+        }
+        if spec.attempts > 1 and spec.backoff_ms:
+            opts["backoff"] = {"type": "exponential", "delay": spec.backoff_ms}
+        return opts
+
+    async def prepare(self) -> None:
+        """Bound every queue's event stream (BullMQ reads the cap from the queue's meta hash)."""
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for name in self._queues:
+                    pipe.hset(f"{self.settings.prefix}:{name}:meta", "opts.maxLenEvents",
+                              self.settings.max_events)
+                await pipe.execute()
+        except REDIS_ERRORS as err:
+            raise QueueUnavailable(f"Redis is unreachable: {err}") from err
+
+    async def enqueue(self, name: str, payload: Any, owner: str | None = None) -> str:
+        """Validate ``payload`` for job ``name`` and add it; returns the new job's id.
+
+        ``owner`` (if the app tracks owners) is stored with the job in the same transaction.
+        Raises UnknownJobType, InvalidInput, or QueueUnavailable (nothing was added).
+        """
+        spec = self.jobs[name]
+        data = spec.dump(spec.parse(payload))
+        job_id = new_job_id()
+        queue = self._queues[name]
+        job = bullmq.Job(queue, name, data, {**self._job_opts[name], "jobId": job_id})
+        try:
+            if owner is None:
+                await queue.scripts.addJob(job)
+            else:
+                async with self.redis.pipeline(transaction=True) as pipe:
+                    await queue.scripts.addJob(job, pipe)
+                    pipe.hset(keys.job_key(self.settings.prefix, name, job_id), OWNER_FIELD, owner)
+                    await pipe.execute()
+        except REDIS_ERRORS as err:
+            raise QueueUnavailable(f"Redis is unreachable: {err}") from err
+        return job_id
+
+    async def status(self, job_id: str) -> JobStatus | None:
+        """The job's current status, or None for an unknown (or malformed, or expired) id."""
+        if not is_job_id(job_id):
+            return None
+        names = list(self._queues)
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for name in names:
+                    pipe.hmget(keys.job_key(self.settings.prefix, name, job_id), FIELDS)
+                pipe.get(keys.cancel_key(job_id))
+                *rows, cancel_mark = await pipe.execute()
+        except REDIS_ERRORS as err:
+            raise QueueUnavailable(f"Redis is unreachable: {err}") from err
+        for name, values in zip(names, rows):
+            if any(v is not None for v in values):
+                status = JobStatus.from_fields(job_id, name, values)
+                if cancel_mark and not status.state.is_terminal:
+                    # Cancel asked, the worker has not stopped it yet: say so already.
+                    return status.with_state(JobState.CANCELLED)
+                return status
+        if cancel_mark:
+            # A waiting job that was cancelled is removed from its queue; the mark remains.
+            job, _, owner = cancel_mark.partition(":")
+            return JobStatus(job_id, job, JobState.CANCELLED, reason=CANCELLED_REASON,
+                             owner=owner or None)
+        return None
+
+    async def last_reason(self, status: JobStatus) -> str | None:
+        """Why the job's last attempt failed (it may be retrying now)."""
+        try:
+            return await self.redis.hget(
+                keys.job_key(self.settings.prefix, status.job, status.job_id), "failedReason")
+        except REDIS_ERRORS:
+            return None
+
+    async def exact_state(self, status: JobStatus) -> JobStatus:
+        """Refine a non-terminal status with BullMQ's own state (waiting, delayed, active)."""
+        if status.state.is_terminal:
+            return status
+        try:
+            state = await self._queues[status.job].backend.getState(status.job_id)
+        except REDIS_ERRORS as err:
+            raise QueueUnavailable(f"Redis is unreachable: {err}") from err
+        mapped = {"active": JobState.ACTIVE, "delayed": JobState.DELAYED}.get(state, JobState.WAITING)
+        return status.with_state(mapped)
+
+    async def cancel(self, job_id: str) -> JobStatus | None:
+        """Stop a job: a waiting one is removed, a running one is stopped by its worker.
+
+        Returns the status after the request, or None if the job is unknown.
+        """
+        status = await self.status(job_id)
+        if status is None or status.state.is_terminal:
+            return status
+        ttl = self.settings.keep_age_s
+        try:
+            mark = f"{status.job}:{status.owner or ''}"
+            await self.redis.set(keys.cancel_key(job_id), mark, ex=ttl)
+            removed = await self._queues[status.job].backend.remove(job_id, True)
+            if removed:
+                # It had not started: removing it is the whole cancel. Tell the watchers
+                # through the queue's own event stream, which every web process reads.
+                await self.redis.xadd(
+                    keys.events_key(self.settings.prefix, status.job),
+                    {"event": "failed", "jobId": job_id, "failedReason": CANCELLED_REASON,
+                     "prev": "waiting"},
+                    maxlen=self.settings.max_events, approximate=True,
+                )
+            else:
+                await self.redis.publish(keys.CANCEL_CHANNEL, job_id)
+        except REDIS_ERRORS as err:
+            raise QueueUnavailable(f"Redis is unreachable: {err}") from err
+        return dataclasses.replace(status, state=JobState.CANCELLED, reason=CANCELLED_REASON,
+                                   finished_at=int(time.time() * 1000))
+
+    def result_file(self, job_id: str) -> Path | None:
+        """The job's result file, if it wrote one (only ever inside the results folder)."""
+        if not is_job_id(job_id):
+            return None
+        folder = self.settings.results_path
+        for path in sorted(folder.glob(f"{job_id}.*")):
+            if path.parent == folder and path.is_file():
+                return path
+        return None

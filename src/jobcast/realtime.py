@@ -1,0 +1,234 @@
+"""Socket.IO rooms named by job id, fed by the event-stream bridge.
+
+Two sources reach a socket for a job: the snapshot read when it joins, and the live events
+from the stream. They race, so this module keeps, per socket and job, what was already sent:
+each socket gets each job's terminal event exactly once, and progress never goes down.
+Rooms are local to this process; every web process reads every event and emits only to its
+own sockets, so nothing is sent twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import socketio
+
+from .access import Access, AccessPolicy, Client
+from .errors import QueueUnavailable
+from .events import QueueEvent
+from .ids import is_job_id
+from .keys import event_name
+from .queue import JobQueue
+from .settings import Settings
+from .status import CANCELLED_REASON, JobState, JobStatus
+
+log = logging.getLogger("jobcast.realtime")
+
+_FINISHED_MEMORY = 1000
+"""Per socket, how many finished jobs to remember (so a second join doesn't resend)."""
+
+
+class _OrjsonCodec:
+    """python-socketio's JSON hook: orjson is several times faster than json."""
+
+    @staticmethod
+    def dumps(obj: Any, **_: Any) -> str:
+        return orjson.dumps(obj).decode()
+
+    @staticmethod
+    def loads(text: str | bytes, **_: Any) -> Any:
+        return orjson.loads(text)
+
+
+@dataclass
+class _SocketState:
+    client: Client
+    progress: dict[str, float] = field(default_factory=dict)
+    """Jobs this socket watches, with the highest progress sent to it."""
+    finished: OrderedDict[str, None] = field(default_factory=OrderedDict)
+    """Jobs whose terminal event this socket already got."""
+
+
+class Realtime:
+    """The Socket.IO server and the bridge's emitting side."""
+
+    def __init__(self, queue: JobQueue, settings: Settings, policy: AccessPolicy) -> None:
+        self.queue = queue
+        self.settings = settings
+        self.policy = policy
+        self.sio = socketio.AsyncServer(
+            async_mode="asgi",
+            cors_allowed_origins=settings.origins or None,
+            json=_OrjsonCodec,
+            ping_interval=25,
+            ping_timeout=20,
+            max_http_buffer_size=64 * 1024,
+        )
+        self._sockets: dict[str, _SocketState] = {}
+        self._watchers: dict[str, set[str]] = {}
+        self.sio.on("connect", self._on_connect)
+        self.sio.on("disconnect", self._on_disconnect)
+        self.sio.on("joinRoom", self._on_join)
+        self.sio.on("leaveRoom", self._on_leave)
+        self.sio.on("cancel", self._on_cancel)
+
+    @property
+    def socket_count(self) -> int:
+        return len(self._sockets)
+
+    def watchers(self, job_id: str) -> int:
+        return len(self._watchers.get(job_id, ()))
+
+    # -- client → server -------------------------------------------------------------------
+
+    async def _on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+        self._sockets[sid] = _SocketState(Client.from_environ(environ))
+
+    async def _on_disconnect(self, sid: str, *_: Any) -> None:
+        state = self._sockets.pop(sid, None)
+        if state is not None:
+            for job_id in state.progress:
+                self._unwatch(sid, job_id)
+
+    async def _on_join(self, sid: str, job_id: Any = None, *_: Any) -> dict[str, Any]:
+        state = self._sockets.get(sid)
+        if state is None:
+            return {"ok": False, "error": "not connected"}
+        if not is_job_id(job_id):
+            return {"ok": False, "error": "invalid job id"}
+        if job_id not in state.progress and len(state.progress) >= self.settings.rooms_per_socket:
+            return {"ok": False, "error": f"too many rooms (at most {self.settings.rooms_per_socket})"}
+        # Enter the room first, then read the state: an event published in between reaches
+        # the socket live, and the ledger below keeps it from arriving twice.
+        self._watch(sid, job_id)
+        try:
+            status = await self.queue.status(job_id)
+        except QueueUnavailable:
+            return {"ok": False, "error": "service unavailable, try again"}
+        if status is None or not await self.policy.permits(
+            Access("join", status.job, job_id, state.client), status.owner
+        ):
+            self._unwatch(sid, job_id)
+            state.progress.pop(job_id, None)
+            return {"ok": False, "error": "unknown job"}
+        await self._send_snapshot(sid, state, status)
+        return {"ok": True, "state": status.state.value}
+
+    async def _on_leave(self, sid: str, job_id: Any = None, *_: Any) -> dict[str, Any]:
+        state = self._sockets.get(sid)
+        if state is not None and isinstance(job_id, str) and job_id in state.progress:
+            del state.progress[job_id]
+            self._unwatch(sid, job_id)
+        return {"ok": True}
+
+    async def _on_cancel(self, sid: str, job_id: Any = None, *_: Any) -> dict[str, Any]:
+        state = self._sockets.get(sid)
+        if state is None or not is_job_id(job_id):
+            return {"ok": False, "error": "invalid job id"}
+        try:
+            status = await self.queue.status(job_id)
+            if status is None or not await self.policy.permits(
+                Access("cancel", status.job, job_id, state.client), status.owner
+            ):
+                return {"ok": False, "error": "unknown job"}
+            status = await self.queue.cancel(job_id)
+        except QueueUnavailable:
+            return {"ok": False, "error": "service unavailable, try again"}
+        return {"ok": True, "state": status.state.value if status else "unknown"}
+
+    # -- room bookkeeping ------------------------------------------------------------------
+
+    def _watch(self, sid: str, job_id: str) -> None:
+        state = self._sockets[sid]
+        state.progress.setdefault(job_id, -1.0)
+        self._watchers.setdefault(job_id, set()).add(sid)
+
+    def _unwatch(self, sid: str, job_id: str) -> None:
+        sids = self._watchers.get(job_id)
+        if sids is not None:
+            sids.discard(sid)
+            if not sids:
+                del self._watchers[job_id]
+
+    # -- server → client -------------------------------------------------------------------
+
+    async def _send_snapshot(self, sid: str, state: _SocketState, status: JobStatus) -> None:
+        if status.state is JobState.COMPLETED:
+            await self._send_terminal(sid, status.job_id, status.job, "completed",
+                                      {"jobId": status.job_id, "result": status.result})
+        elif status.state.is_terminal:
+            await self._send_terminal(sid, status.job_id, status.job, "failed",
+                                      {"jobId": status.job_id,
+                                       "reason": status.reason or CANCELLED_REASON})
+        else:
+            await self._send_progress(sid, state, status.job_id, status.job, status.progress)
+
+    async def _send_progress(
+        self, sid: str, state: _SocketState, job_id: str, job: str, progress: float
+    ) -> None:
+        sent = state.progress.get(job_id)
+        if sent is None or progress <= sent and sent >= 0:
+            return  # not watching any more, or it would go backwards
+        state.progress[job_id] = progress
+        await self.sio.emit(event_name(job, "progress"), {"jobId": job_id, "progress": progress},
+                            to=sid)
+
+    async def _send_terminal(
+        self, sid: str, job_id: str, job: str, kind: str, payload: dict[str, Any]
+    ) -> None:
+        state = self._sockets.get(sid)
+        if state is None or job_id in state.finished:
+            return
+        state.finished[job_id] = None
+        if len(state.finished) > _FINISHED_MEMORY:
+            state.finished.popitem(last=False)
+        state.progress.pop(job_id, None)
+        self._unwatch(sid, job_id)
+        await self.sio.emit(event_name(job, kind), payload, to=sid)
+
+    async def on_events(self, batch: list[QueueEvent]) -> None:
+        """The bridge: forward a batch of stream events to the sockets watching those jobs."""
+        for event in batch:
+            sids = self._watchers.get(event.job_id)
+            if not sids:
+                continue
+            if event.kind == "progress":
+                progress = event.progress
+                if progress is not None:
+                    for sid in list(sids):
+                        state = self._sockets.get(sid)
+                        if state is not None:
+                            await self._send_progress(sid, state, event.job_id, event.queue,
+                                                      progress)
+            elif event.kind in ("completed", "failed"):
+                payload = (
+                    {"jobId": event.job_id, "result": event.result}
+                    if event.kind == "completed"
+                    else {"jobId": event.job_id, "reason": event.reason}
+                )
+                for sid in list(sids):
+                    await self._send_terminal(sid, event.job_id, event.queue, event.kind, payload)
+            elif event.kind == "delayed" or (
+                event.kind == "waiting" and event.fields.get("prev") == "failed"
+            ):
+                await self._send_retrying(event, list(sids))
+
+    async def _send_retrying(self, event: QueueEvent, sids: list[str]) -> None:
+        """A failed attempt will be retried: say so, and let the next attempt's progress show."""
+        try:
+            status = await self.queue.status(event.job_id)
+        except QueueUnavailable:
+            return
+        if status is None or status.state.is_terminal:
+            return
+        payload = {"jobId": event.job_id, "attempt": status.attempts_made + 1,
+                   "reason": await self.queue.last_reason(status)}
+        for sid in sids:
+            state = self._sockets.get(sid)
+            if state is not None and event.job_id in state.progress:
+                state.progress[event.job_id] = -1.0
+                await self.sio.emit(event_name(event.queue, "retrying"), payload, to=sid)

@@ -1,0 +1,111 @@
+"""A job's state as jobcast reports it, read from BullMQ's job hash."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+import orjson
+
+
+class JobState(str, Enum):
+    WAITING = "waiting"
+    DELAYED = "delayed"
+    ACTIVE = "active"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in TERMINAL
+
+
+TERMINAL = frozenset({JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED})
+
+CANCELLED_REASON = "cancelled"
+
+# The job hash fields a status needs, in the order HMGET returns them.
+FIELDS = (
+    "progress", "returnvalue", "failedReason", "finishedOn", "processedOn", "atm", "timestamp",
+    "jcowner",
+)
+OWNER_FIELD = "jcowner"
+"""jobcast's own field in the job hash: who started the job, when the app tracks owners."""
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    job_id: str
+    job: str
+    state: JobState
+    progress: float = 0
+    result: Any = None
+    reason: str | None = None
+    attempts_made: int = 0
+    created_at: int | None = None
+    finished_at: int | None = None
+    owner: str | None = None
+
+    @classmethod
+    def from_fields(cls, job_id: str, job: str, values: list[str | None]) -> JobStatus:
+        """Build a status from ``HMGET <job hash> *FIELDS``.
+
+        Terminal states come from the hash alone (``finishedOn`` plus ``returnvalue`` or
+        ``failedReason``), which is what a late joiner needs; a running job reads as active
+        once a worker picked it up, and as waiting before.
+        """
+        progress, returnvalue, reason, finished, processed, attempts, created, owner = values
+        if finished and returnvalue is not None:
+            state = JobState.COMPLETED
+        elif finished:
+            state = JobState.CANCELLED if reason == CANCELLED_REASON else JobState.FAILED
+        elif processed:
+            state = JobState.ACTIVE
+        else:
+            state = JobState.WAITING
+        return cls(
+            job_id=job_id,
+            job=job,
+            state=state,
+            progress=_number(progress),
+            result=decode_json(returnvalue) if state is JobState.COMPLETED else None,
+            reason=reason if state in (JobState.FAILED, JobState.CANCELLED) else None,
+            attempts_made=int(attempts or 0),
+            created_at=int(created) if created else None,
+            finished_at=int(finished) if finished else None,
+            owner=owner,
+        )
+
+    def with_state(self, state: JobState) -> JobStatus:
+        return dataclasses.replace(self, state=state)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "jobId": self.job_id,
+            "job": self.job,
+            "state": self.state.value,
+            "progress": self.progress,
+            "result": self.result,
+            "reason": self.reason,
+            "attemptsMade": self.attempts_made,
+            "createdAt": self.created_at,
+            "finishedAt": self.finished_at,
+        }
+
+
+def decode_json(raw: str | None) -> Any:
+    """A JSON field of BullMQ's, decoded; a malformed one is returned as it is."""
+    if raw is None:
+        return None
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return raw
+
+
+def _number(raw: str | None) -> float:
+    value = decode_json(raw)
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else 0
