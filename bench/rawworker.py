@@ -69,7 +69,8 @@ async def drain_jobcast(redis_url: str, queue: str, n: int, concurrency: int) ->
         from jobcast.settings import Settings
         from jobcast.worker import JobWorker
     except ImportError as err:
-        return {"impl": "jobcast", "skipped": f"TODO: jobcast.worker.JobWorker not importable ({err})"}
+        reason = f"TODO: jobcast.worker.JobWorker not importable ({err})"
+        return {"impl": "jobcast", "skipped": reason}
 
     jobs = Jobs()
 
@@ -124,7 +125,8 @@ def _result(impl: str, queue: str, counts: dict, concurrency: int, secs: float) 
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--impl", choices=["bullmq", "jobcast"], required=True)
     ap.add_argument("--queue", default="rawbench")
     ap.add_argument("--jobs", type=int, default=10000)

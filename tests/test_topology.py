@@ -447,6 +447,8 @@ def test_clients_survive_the_death_of_their_web_instance(
         assert client["transport"] == t
         (job,) = client["jobs"].values()
         assert job["completed"] == 1 and job["failed"] == 0, f"{t}: {job}"
+        seen = [(e["n"], e["type"], e["value"]) for e in job["events"]]
+        print(f"{t}: {client['connects']} connections; (connection, event, value): {seen}")
         assert not [e for e in job["events"] if e["n"] == 1 and e["type"] != "progress"], \
             f"{t}: the job ended before the kill; make it longer: {job['events']}"
         # Re-joined on the new connection, got the current state there, then the end.

@@ -45,6 +45,7 @@ def build_api(
         openapi_url="/api/openapi.json",
         redoc_url=None,
         default_response_class=ORJSONResponse,
+        redirect_slashes=False,
     )
 
     @api.exception_handler(StarletteHTTPException)

@@ -66,7 +66,6 @@ class Realtime:
             json=_OrjsonCodec,
             ping_interval=25,
             ping_timeout=20,
-            max_http_buffer_size=64 * 1024,
         )
         self._sockets: dict[str, _SocketState] = {}
         self._watchers: dict[str, set[str]] = {}

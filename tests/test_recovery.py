@@ -1,0 +1,54 @@
+"""Redis goes away mid-job and comes back: the worker and the bridge recover on their own."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from conftest import start_job
+from helpers import Proc, RedisServer, Watcher, Web, jobcast_env
+
+
+@pytest.fixture
+def own_stack() -> Iterator[tuple[RedisServer, Web, Proc]]:
+    redis = RedisServer().start()
+    env = jobcast_env(redis.url)
+    worker = Proc(["worker"], env).start()
+    web = Web(env).start()
+    yield redis, web, worker
+    web.stop()
+    worker.stop()
+    redis.stop()
+
+
+async def test_bridge_and_worker_survive_a_redis_restart(own_stack: tuple[RedisServer, Web, Proc]) -> None:
+    redis, web, worker = own_stack
+    watcher = await Watcher(web.url).connect()
+    async with httpx.AsyncClient(base_url=web.url, timeout=10) as http:
+        job_id = await start_job(http, "bulk", {"items": 40, "item_ms": 100})
+        assert (await watcher.join(job_id))["ok"]
+        while not watcher.progress(job_id) or watcher.progress(job_id)[-1] < 10:
+            await asyncio.sleep(0.05)
+
+        redis.stop()  # AOF on, appendfsync always: nothing acknowledged is lost
+        started = time.monotonic()
+        down = await http.post("/api/bulk", json={"items": 1})
+        assert down.status_code == 503, down.text
+        assert time.monotonic() - started < 5
+        assert "error" in down.json()
+        await asyncio.sleep(1.0)
+        redis.start()
+
+        event, data = await watcher.wait_terminal(job_id, timeout=60)
+        assert event == "bulk:completed", data
+        assert len(watcher.terminal(job_id)) == 1
+        # And new jobs flow again, end to end.
+        after = await start_job(http, "bulk", {"items": 2})
+        await watcher.join(after)
+        assert (await watcher.wait_terminal(after, timeout=30))[0] == "bulk:completed"
+    await watcher.close()
+    assert worker.process is not None and worker.process.poll() is None
