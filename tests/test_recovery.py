@@ -16,7 +16,9 @@ from helpers import Proc, RedisServer, Watcher, Web, jobcast_env
 @pytest.fixture
 def own_stack() -> Iterator[tuple[RedisServer, Web, Proc]]:
     redis = RedisServer().start()
-    env = jobcast_env(redis.url)
+    # A lock long enough to outlive the outage: this test is about reconnecting, not stalls.
+    env = jobcast_env(redis.url, JOBCAST_LOCK_DURATION_MS="10000",
+                      JOBCAST_STALLED_INTERVAL_MS="5000")
     worker = Proc(["worker"], env).start()
     web = Web(env).start()
     yield redis, web, worker
