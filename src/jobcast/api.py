@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import mimetypes
 import time
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -35,7 +36,11 @@ def error(status: int, message: str, **extra: Any) -> ORJSONResponse:
 
 
 def build_api(
-    queue: JobQueue, settings: Settings, policy: AccessPolicy, limiter: RateLimiter
+    queue: JobQueue,
+    settings: Settings,
+    policy: AccessPolicy,
+    limiter: RateLimiter,
+    stats: Callable[[], dict[str, Any]] = dict,
 ) -> FastAPI:
     api = FastAPI(
         title="jobcast",
@@ -84,6 +89,9 @@ def build_api(
         except orjson.JSONDecodeError as err:
             return error(400, f"malformed JSON: {err}")
         client = client_of(request)
+        owner = await policy.owner_of(client)
+        if policy.owner is not None and owner is None:
+            return error(401, "sign in to start jobs")
         if not await policy.permits(Access("enqueue", job, None, client), None):
             return error(403, "not allowed to start this job")
         retry_after = await limiter.hit(client.address or "unknown")
@@ -91,7 +99,7 @@ def build_api(
             return ORJSONResponse({"error": "too many jobs started, slow down"}, status_code=429,
                                   headers={"Retry-After": str(retry_after)})
         try:
-            job_id = await queue.enqueue(job, payload, owner=await policy.owner_of(client))
+            job_id = await queue.enqueue(job, payload, owner=owner)
         except InvalidInput as err:
             return error(422, "invalid input", details=err.details)
         return ORJSONResponse({"jobId": job_id}, status_code=202,
@@ -109,7 +117,7 @@ def build_api(
             openapi_extra={
                 "requestBody": {"required": True,
                                 "content": {"application/json": {"schema": schema}}},
-                "responses": _responses(202, 400, 404, 413, 415, 422, 429, 503),
+                "responses": _responses(202, 400, 401, 403, 404, 413, 415, 422, 429, 503),
             },
         )
 
@@ -165,7 +173,8 @@ def build_api(
             await queue.redis.ping()
         except REDIS_ERRORS as err:
             return error(503, f"Redis unreachable: {err}")
-        return ORJSONResponse({"ok": True, "redis_ms": round((time.monotonic() - started) * 1000, 2)})
+        return ORJSONResponse({"ok": True, "redis_ms": round((time.monotonic() - started) * 1000, 2),
+                               **stats()})
 
     return api
 
@@ -193,7 +202,8 @@ def _bind(handler: Any, job: str) -> Any:
 
 
 def _responses(*codes: int) -> dict[int | str, dict[str, Any]]:
-    text = {200: "OK", 202: "Accepted: {jobId}", 400: "Malformed JSON", 404: "Unknown job",
+    text = {200: "OK", 202: "Accepted: {jobId}", 400: "Malformed JSON", 401: "Not signed in",
+            403: "Not allowed", 404: "Unknown job",
             409: "Not finished", 413: "Body too large", 415: "Not JSON", 422: "Invalid input",
             429: "Rate limited", 503: "Queue unavailable"}
     return {code: {"description": text[code]} for code in codes}

@@ -59,12 +59,22 @@ class JobcastApp:
             settings.redis_url, settings.prefix, jobs.names(), self.realtime.on_events
         )
         self.api: FastAPI = build_api(
-            self.queue, settings, policy, RateLimiter(self.redis, settings.enqueue_rate)
+            self.queue, settings, policy, RateLimiter(self.redis, settings.enqueue_rate),
+            stats=self.stats,
         )
         self._mount_demo_page(self.api)
         self._socketio = socketio.ASGIApp(self.realtime.sio, socketio_path="socket.io")
         self._bridge: asyncio.Task[None] | None = None
         self._start_lock = asyncio.Lock()
+
+    def stats(self) -> dict[str, Any]:
+        """What /readyz reports besides Redis: this process's sockets, rooms and bridge."""
+        return {
+            "sockets": self.realtime.socket_count,
+            "rooms": self.realtime.room_count,
+            "bridge": {"connected": self.reader.connected.is_set(),
+                       "reconnects": self.reader.reconnects},
+        }
 
     @staticmethod
     def _mount_demo_page(api: FastAPI) -> None:

@@ -81,7 +81,7 @@ class EventStreamReader:
         """Read until cancelled; a Redis error only pauses it."""
         delay = 0.1
         while True:
-            redis = connect(self._url, blocking=True)
+            redis = connect(self._url, read_timeout=self._block_ms / 1000 + 10)
             try:
                 await self._resume_points(redis)
                 self.connected.set()

@@ -18,6 +18,7 @@ from . import keys
 from .errors import QueueUnavailable
 from .ids import is_job_id, new_job_id
 from .redis_client import REDIS_ERRORS
+from .results import find_result
 from .registry import Jobs
 from .settings import Settings
 from .status import CANCELLED_REASON, FIELDS, OWNER_FIELD, JobState, JobStatus
@@ -161,10 +162,4 @@ class JobQueue:
 
     def result_file(self, job_id: str) -> Path | None:
         """The job's result file, if it wrote one (only ever inside the results folder)."""
-        if not is_job_id(job_id):
-            return None
-        folder = self.settings.results_path
-        for path in sorted(folder.glob(f"{job_id}.*")):
-            if path.parent == folder and path.is_file():
-                return path
-        return None
+        return find_result(self.settings.results_path, job_id)

@@ -79,6 +79,10 @@ class Realtime:
     def socket_count(self) -> int:
         return len(self._sockets)
 
+    @property
+    def room_count(self) -> int:
+        return len(self._watchers)
+
     def watchers(self, job_id: str) -> int:
         return len(self._watchers.get(job_id, ()))
 

@@ -11,15 +11,19 @@ REDIS_ERRORS = (ConnectionError, TimeoutError, OSError)
 """What a lost or unreachable Redis raises."""
 
 
-def connect(url: str, *, blocking: bool = False) -> Redis:
-    """A client for ``url``. ``blocking`` clients (XREAD/BZPOPMIN) get no read timeout."""
+def connect(url: str, *, read_timeout: float | None = 5) -> Redis:
+    """A pooled client for ``url``; commands in flight at once each get a connection.
+
+    ``read_timeout`` must outlast any blocking command sent on this client (XREAD BLOCK,
+    BZPOPMIN); None waits for ever.
+    """
     return Redis.from_url(
         url,
         decode_responses=True,
         socket_connect_timeout=2,
-        socket_timeout=None if blocking else 5,
+        socket_timeout=read_timeout,
         socket_keepalive=True,
-        health_check_interval=0 if blocking else 30,
+        health_check_interval=30 if read_timeout else 0,
         retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 2),
         retry_on_error=[ConnectionError, TimeoutError],
     )

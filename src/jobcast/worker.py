@@ -29,12 +29,15 @@ from .errors import JobCancelled, JobFailed
 from .progress import ProgressCoalescer
 from .redis_client import REDIS_ERRORS, connect
 from .registry import Jobs, JobSpec
+from .results import sweep_forever
 from .settings import Settings
 from .status import CANCELLED_REASON
 
 log = logging.getLogger("jobcast.worker")
 
 HEARTBEAT_INTERVAL_S = 5.0
+BLOCKING_READ_TIMEOUT_S = 30.0
+"""Longer than bullmq's longest BZPOPMIN (10 s), so a wait for jobs is not a timeout."""
 _HAND_BACK_SCRIPT = Path(bullmq.__file__).parent / "commands" / "moveJobFromActiveToWait-9.lua"
 
 
@@ -93,7 +96,9 @@ class JobWorker:
                     spec.name,
                     self._processor(spec),
                     {
-                        "connection": s.redis_url,
+                        # A pooled client, not bullmq's single connection: with one, every
+                        # command of every concurrent job waits its turn on one socket.
+                        "connection": connect(s.redis_url, read_timeout=BLOCKING_READ_TIMEOUT_S),
                         "prefix": s.prefix,
                         "concurrency": concurrency,
                         "lockDuration": s.lock_duration_ms,
@@ -109,6 +114,7 @@ class JobWorker:
         helpers = [
             asyncio.ensure_future(self._heartbeat()),
             asyncio.ensure_future(self._listen_for_cancels()),
+            asyncio.ensure_future(sweep_forever(s.results_path, s.result_ttl_s)),
         ]
         log.info("worker %s ready: %s", os.getpid(),
                  ", ".join(f"{w.name}×{w.opts['concurrency']}" for w in self._workers))
