@@ -17,10 +17,10 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .access import Access, AccessPolicy, Client
-from .errors import InvalidInput, QueueUnavailable, UnknownJobType
+from .enqueue import UNAVAILABLE, Enqueuer, read_body
+from .errors import QueueUnavailable
 from .ids import is_job_id
 from .queue import JobQueue
-from .ratelimit import RateLimiter
 from .redis_client import REDIS_ERRORS
 from .settings import Settings
 from .status import JobStatus
@@ -39,7 +39,7 @@ def build_api(
     queue: JobQueue,
     settings: Settings,
     policy: AccessPolicy,
-    limiter: RateLimiter,
+    enqueuer: Enqueuer,
     stats: Callable[[], dict[str, Any]] = dict,
 ) -> FastAPI:
     api = FastAPI(
@@ -59,8 +59,8 @@ def build_api(
 
     @api.exception_handler(QueueUnavailable)
     async def unavailable(_: Request, exc: QueueUnavailable) -> Response:
-        return ORJSONResponse({"error": "the job queue is unavailable, try again shortly"},
-                              status_code=503, headers={"Retry-After": "2"})
+        status, content, headers = UNAVAILABLE
+        return ORJSONResponse(content, status_code=status, headers=headers)
 
     def client_of(request: Request) -> Client:
         address = request.client.host if request.client else None
@@ -76,34 +76,10 @@ def build_api(
         return status
 
     async def enqueue(request: Request, job: str) -> Response:
-        if job not in queue.jobs:
-            return error(404, str(UnknownJobType(job, queue.jobs.names())))
-        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if content_type != "application/json" and not content_type.endswith("+json"):
-            return error(415, "send the job's input as JSON (Content-Type: application/json)")
-        body = await _read_body(request, settings.max_body_bytes)
-        if body is None:
-            return error(413, f"the body is larger than {settings.max_body_bytes} bytes")
-        try:
-            payload = orjson.loads(body)
-        except orjson.JSONDecodeError as err:
-            return error(400, f"malformed JSON: {err}")
-        client = client_of(request)
-        owner = await policy.owner_of(client)
-        if policy.owner is not None and owner is None:
-            return error(401, "sign in to start jobs")
-        if not await policy.permits(Access("enqueue", job, None, client), None):
-            return error(403, "not allowed to start this job")
-        retry_after = await limiter.hit(client.address or "unknown")
-        if retry_after:
-            return ORJSONResponse({"error": "too many jobs started, slow down"}, status_code=429,
-                                  headers={"Retry-After": str(retry_after)})
-        try:
-            job_id = await queue.enqueue(job, payload, owner=owner)
-        except InvalidInput as err:
-            return error(422, "invalid input", details=err.details)
-        return ORJSONResponse({"jobId": job_id}, status_code=202,
-                              headers={"Location": f"/api/jobs/{job_id}"})
+        body = await read_body(request.receive, settings.max_body_bytes)
+        status, content, headers = await enqueuer.handle(
+            job, request.headers.get("content-type", ""), body, client_of(request))
+        return ORJSONResponse(content, status_code=status, headers=headers)
 
     for spec in queue.jobs:
         schema = spec.input.model_json_schema() if spec.input else {"type": "object"}
@@ -177,20 +153,6 @@ def build_api(
                                **stats()})
 
     return api
-
-
-async def _read_body(request: Request, limit: int) -> bytes | None:
-    """The body, or None once it passes ``limit`` bytes (read no further than that)."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        return None
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _bind(handler: Any, job: str) -> Any:

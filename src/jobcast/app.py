@@ -25,6 +25,7 @@ from fastapi.staticfiles import StaticFiles
 
 from .access import AccessPolicy, AuthorizeHook, OwnerHook
 from .api import build_api
+from .enqueue import Enqueuer
 from .events import EventStreamReader
 from .queue import JobQueue
 from .ratelimit import RateLimiter
@@ -58,10 +59,9 @@ class JobcastApp:
         self.reader = EventStreamReader(
             settings.redis_url, settings.prefix, jobs.names(), self.realtime.on_events
         )
-        self.api: FastAPI = build_api(
-            self.queue, settings, policy, RateLimiter(self.redis, settings.enqueue_rate),
-            stats=self.stats,
-        )
+        self.enqueuer = Enqueuer(self.queue, policy, RateLimiter(self.redis, settings.enqueue_rate),
+                                 settings.max_body_bytes)
+        self.api: FastAPI = build_api(self.queue, settings, policy, self.enqueuer, stats=self.stats)
         self._mount_demo_page(self.api)
         self._socketio = socketio.ASGIApp(self.realtime.sio, socketio_path="socket.io")
         self._bridge: asyncio.Task[None] | None = None
@@ -92,6 +92,9 @@ class JobcastApp:
             await self.start()
         if scope["path"].startswith("/socket.io"):
             await self._socketio(scope, receive, send)
+        elif scope["type"] == "http" and scope["method"] == "POST" and \
+                scope["path"] in self.enqueuer.paths:
+            await self.enqueuer.asgi(scope, receive, send)
         else:
             await self.api(scope, receive, send)
 
