@@ -79,8 +79,8 @@ def jobcast_env(redis_url: str, **extra: str) -> dict[str, str]:
         "REDIS_URL": redis_url,
         "JOBCAST_JOBS": "sample_jobs:jobs",
         "PYTHONPATH": os.pathsep.join([str(TESTS), env.get("PYTHONPATH", "")]),
-        "JOBCAST_LOCK_DURATION_MS": "2000",
-        "JOBCAST_STALLED_INTERVAL_MS": "1000",
+        "JOBCAST_LOCK_DURATION_MS": "5000",
+        "JOBCAST_STALLED_INTERVAL_MS": "2000",
         "JOBCAST_SHUTDOWN_GRACE_S": "5",
         "JOBCAST_RESULTS_DIR": tempfile.mkdtemp(prefix="jobcast-test-results-"),
     })

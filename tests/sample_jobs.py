@@ -20,7 +20,7 @@ class Spin(BaseModel):
     fail: bool = False
 
 
-@jobs.job("spin", input=Spin, cpu_bound=True, timeout=5)
+@jobs.job("spin", input=Spin, cpu_bound=True, timeout=30)
 def spin(ctx: JobContext, data: Spin) -> dict[str, float]:
     """Burn CPU without yielding: in-process, this would block lock renewal."""
     started = time.monotonic()

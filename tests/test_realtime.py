@@ -120,11 +120,11 @@ async def test_bad_joins_get_an_error_ack(stack: Stack, watcher: Watcher) -> Non
 async def test_cpu_job_longer_than_the_lock_is_not_stalled(
     http: httpx.AsyncClient, watcher: Watcher, stack: Stack
 ) -> None:
-    """Lock duration is 2 s in the tests; the job computes for 5 s in its own process."""
-    job_id = await start_job(http, "spin", {"seconds": 4.5})
+    """Lock duration is 5 s in the tests; the job computes for 7 s in its own process."""
+    job_id = await start_job(http, "spin", {"seconds": 7})
     await watcher.join(job_id)
     event, data = await watcher.wait_terminal(job_id, timeout=30)
-    assert event == "spin:completed" and data["result"] == {"seconds": 4.5}
+    assert event == "spin:completed" and data["result"] == {"seconds": 7}
     assert stack.redis.command("HGET", f"bull:spin:{job_id}", "ats") == "1"
     assert stack.redis.command("HGET", f"bull:spin:{job_id}", "stc") in ("", "0")
     stream = stack.redis.command("XRANGE", "bull:spin:events", "-", "+")

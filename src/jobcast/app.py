@@ -142,6 +142,7 @@ class JobcastApp:
                 await self._bridge
         with contextlib.suppress(*REDIS_ERRORS):
             await self.redis.aclose()
+            await self.queue.fast.aclose()
 
 
 def create_app(

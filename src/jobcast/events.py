@@ -14,10 +14,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from redis.asyncio import Redis
 
 from . import keys
-from .redis_client import REDIS_ERRORS, connect
+from .redis_client import REDIS_ERRORS
+from .resp import FastRedis
 from .status import decode_json
 
 log = logging.getLogger("jobcast.events")
@@ -50,6 +50,9 @@ class QueueEvent:
 
 Handler = Callable[[list[QueueEvent]], Awaitable[None]]
 
+_FORWARDED = frozenset({"progress", "completed", "failed", "delayed", "waiting"})
+"""Event kinds the bridge acts on (BullMQ writes ``event, <kind>, jobId, <id>, ...``)."""
+
 
 class EventStreamReader:
     """Reads ``<prefix>:<queue>:events`` for every queue and calls ``handler`` per batch."""
@@ -81,13 +84,13 @@ class EventStreamReader:
         """Read until cancelled; a Redis error only pauses it."""
         delay = 0.1
         while True:
-            redis = connect(self._url, read_timeout=self._block_ms / 1000 + 10)
+            redis = FastRedis(self._url)  # its own connection: XREAD BLOCK holds it
             try:
                 await self._resume_points(redis)
                 self.connected.set()
                 delay = 0.1
                 await self._read_forever(redis)
-            except REDIS_ERRORS as err:
+            except (*REDIS_ERRORS, asyncio.TimeoutError) as err:
                 if self.connected.is_set():
                     log.warning("event stream: Redis unreachable (%s); resuming when it is back", err)
                 self.connected.clear()
@@ -97,16 +100,17 @@ class EventStreamReader:
             finally:
                 await redis.aclose()
 
-    async def _resume_points(self, redis: Redis) -> None:
+    async def _resume_points(self, redis: FastRedis) -> None:
         """Where to read from: our last id, or the stream's end the first time.
 
         If a stream's newest id is older than ours, Redis lost its data (a restart without
         persistence): read that stream from the start rather than wait for ids we passed.
         """
-        async with redis.pipeline(transaction=False) as pipe:
-            for stream in self._streams:
-                pipe.xrevrange(stream, count=1)
-            newest = await pipe.execute()
+        newest = await redis.pipeline(
+            *[("XREVRANGE", stream, "+", "-", "COUNT", 1) for stream in self._streams])
+        for reply in newest:
+            if isinstance(reply, Exception):
+                raise reply
         for stream, entries in zip(self._streams, newest):
             top = entries[0][0] if entries else "0-0"
             mine = self._last_ids.get(stream)
@@ -116,19 +120,28 @@ class EventStreamReader:
                 log.warning("event stream %s went back in time; reading it from the start", stream)
                 self._last_ids[stream] = "0-0"
 
-    async def _read_forever(self, redis: Redis) -> None:
+    async def _read_forever(self, redis: FastRedis) -> None:
+        streams = list(self._streams)
+        # A silent, half-open connection must not hang the bridge: XREAD answers within
+        # block_ms even when nothing happens.
+        deadline = self._block_ms / 1000 + 10
         while True:
-            reply = await redis.xread(self._last_ids, count=self._batch, block=self._block_ms)
+            ids = [self._last_ids[s] for s in streams]
+            reply = await asyncio.wait_for(
+                redis.call("XREAD", "COUNT", self._batch, "BLOCK", self._block_ms,
+                           "STREAMS", *streams, *ids),
+                deadline,
+            )
             if not reply:
                 continue
             batch: list[QueueEvent] = []
             for stream, entries in reply:
                 queue = self._streams[stream]
-                for entry_id, fields in entries:
-                    kind = fields.get("event", "")
-                    job_id = fields.get("jobId", "")
-                    if job_id:
-                        batch.append(QueueEvent(queue, kind, job_id, fields))
+                for _entry_id, flat in entries:
+                    # Only these reach sockets; "added", "active", "drained"... are skipped.
+                    if len(flat) >= 4 and flat[1] in _FORWARDED and flat[2] == "jobId":
+                        fields = dict(zip(flat[::2], flat[1::2]))
+                        batch.append(QueueEvent(queue, flat[1], flat[3], fields))
                 self._last_ids[stream] = entries[-1][0]
             if batch:
                 try:

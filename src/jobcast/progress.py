@@ -71,16 +71,24 @@ class ProgressCoalescer:
             if self._pending is not None:
                 self._schedule()
 
-    async def flush(self) -> None:
-        """Stop the timer, wait for an update in flight, then send the last value if unsent."""
+    async def finish(self) -> float | None:
+        """Stop; wait for an update in flight; return the last value not yet sent, if any.
+
+        The caller sends that value together with the job's completion, in one round trip.
+        """
         self._closed = True
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
         if self._inflight is not None:
             await asyncio.shield(self._inflight)
-        if self._pending is not None:
-            value, self._pending = self._pending, None
+        value, self._pending = self._pending, None
+        return value
+
+    async def flush(self) -> None:
+        """Stop, then send the last value if it was not sent yet."""
+        value = await self.finish()
+        if value is not None:
             await self._send(value)
 
     def discard(self) -> None:

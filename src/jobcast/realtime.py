@@ -47,6 +47,7 @@ class _OrjsonCodec:
 @dataclass
 class _SocketState:
     client: Client
+    eio_sid: str
     progress: dict[str, float] = field(default_factory=dict)
     """Jobs this socket watches, with the highest progress sent to it."""
     finished: OrderedDict[str, None] = field(default_factory=OrderedDict)
@@ -89,7 +90,8 @@ class Realtime:
     # -- client → server -------------------------------------------------------------------
 
     async def _on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
-        self._sockets[sid] = _SocketState(Client.from_environ(environ))
+        eio_sid = self.sio.manager.eio_sid_from_sid(sid, "/")
+        self._sockets[sid] = _SocketState(Client.from_environ(environ), eio_sid)
 
     async def _on_disconnect(self, sid: str, *_: Any) -> None:
         state = self._sockets.pop(sid, None)
@@ -177,8 +179,7 @@ class Realtime:
         if sent is None or progress <= sent and sent >= 0:
             return  # not watching any more, or it would go backwards
         state.progress[job_id] = progress
-        await self.sio.emit(event_name(job, "progress"), {"jobId": job_id, "progress": progress},
-                            to=sid)
+        await self._emit(state, event_name(job, "progress"), {"jobId": job_id, "progress": progress})
 
     async def _send_terminal(
         self, sid: str, job_id: str, job: str, kind: str, payload: dict[str, Any]
@@ -191,7 +192,16 @@ class Realtime:
             state.finished.popitem(last=False)
         state.progress.pop(job_id, None)
         self._unwatch(sid, job_id)
-        await self.sio.emit(event_name(job, kind), payload, to=sid)
+        await self._emit(state, event_name(job, kind), payload)
+
+    async def _emit(self, state: _SocketState, event: str, payload: dict[str, Any]) -> None:
+        """One Socket.IO EVENT packet to one socket.
+
+        Encoded here ("2" + JSON: an EVENT on the default namespace, Socket.IO protocol v5)
+        and handed to Engine.IO directly: python-socketio's emit() spawns a task per
+        recipient, which is most of the cost of a message when there is one recipient.
+        """
+        await self.sio.eio.send(state.eio_sid, "2" + orjson.dumps([event, payload]).decode())
 
     async def on_events(self, batch: list[QueueEvent]) -> None:
         """The bridge: forward a batch of stream events to the sockets watching those jobs."""
@@ -234,4 +244,4 @@ class Realtime:
             state = self._sockets.get(sid)
             if state is not None and event.job_id in state.progress:
                 state.progress[event.job_id] = -1.0
-                await self.sio.emit(event_name(event.queue, "retrying"), payload, to=sid)
+                await self._emit(state, event_name(event.queue, "retrying"), payload)

@@ -1,7 +1,8 @@
-"""The worker process: bullmq Workers for the registered jobs.
+"""The worker process: runs the registered jobs from their BullMQ queues.
 
-Each job name has its own queue and its own bullmq Worker (async jobs run ``concurrency`` at
-once; cpu_bound jobs run ``cpu_workers`` at once, each in a child process). The worker also
+Each job name has its own queue and its own consumer loop (consumer.py; async jobs run
+``concurrency`` at once, cpu_bound jobs ``cpu_workers`` at once, each in a child process). This
+module runs one job: context, progress, timeout, cancel, clean failure reasons. It also
 keeps a heartbeat for ``jobcast worker --check``, listens for cancel requests, and on
 SIGTERM lets active jobs finish for ``shutdown_grace_s`` before handing the rest back to the
 queue, so none is lost.
@@ -14,7 +15,6 @@ import logging
 import os
 import socket
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import bullmq
@@ -24,10 +24,13 @@ from redis.asyncio import Redis
 
 from . import keys
 from .child import ChildCrashed, ChildError, clean_reason, preload, run_in_child
+from .consumer import Outcome, QueueConsumer
 from .context import JobContext, JobInfo
 from .errors import JobCancelled, JobFailed
+from .handback import hand_back
 from .progress import ProgressCoalescer
 from .redis_client import REDIS_ERRORS, connect
+from .resp import FastRedis
 from .registry import Jobs, JobSpec
 from .results import sweep_forever
 from .settings import Settings
@@ -37,8 +40,7 @@ log = logging.getLogger("jobcast.worker")
 
 HEARTBEAT_INTERVAL_S = 5.0
 BLOCKING_READ_TIMEOUT_S = 30.0
-"""Longer than bullmq's longest BZPOPMIN (10 s), so a wait for jobs is not a timeout."""
-_HAND_BACK_SCRIPT = Path(bullmq.__file__).parent / "commands" / "moveJobFromActiveToWait-9.lua"
+"""Longer than the longest wait for the queue's marker (10 s), so waiting is not a timeout."""
 
 
 class JobError(Exception):
@@ -77,9 +79,10 @@ class JobWorker:
         self.jobs = jobs
         self.settings = settings
         self.redis: Redis = connect(settings.redis_url)
+        self.fast = FastRedis(settings.redis_url)
         self._running: dict[str, RunningJob] = {}
-        self._workers: list[bullmq.Worker] = []
-        self._hand_back = self.redis.register_script(_HAND_BACK_SCRIPT.read_text())
+        self._consumers: list[QueueConsumer] = []
+        self._blocking: list[Redis] = []
         if any(spec.cpu_bound for spec in jobs):
             preload([jobs_module] if jobs_module else [])
 
@@ -91,49 +94,36 @@ class JobWorker:
         s = self.settings
         for spec in self.jobs:
             concurrency = spec.concurrency or (s.cpu_workers if spec.cpu_bound else s.concurrency)
-            self._workers.append(
-                bullmq.Worker(
-                    spec.name,
-                    self._processor(spec),
-                    {
-                        # A pooled client, not bullmq's single connection: with one, every
-                        # command of every concurrent job waits its turn on one socket.
-                        "connection": connect(s.redis_url, read_timeout=BLOCKING_READ_TIMEOUT_S),
-                        "prefix": s.prefix,
-                        "concurrency": concurrency,
-                        "lockDuration": s.lock_duration_ms,
-                        "stalledInterval": s.stalled_interval_ms,
-                        "maxStalledCount": s.max_stalled_count,
-                        "runRetryDelay": 1000,
-                        "autorun": True,
-                    },
-                )
-            )
-        for worker in self._workers:
-            worker.on("error", lambda err, *_: log.warning("queue error: %s", err))
+            blocking = connect(s.redis_url, read_timeout=BLOCKING_READ_TIMEOUT_S)
+            self._blocking.append(blocking)
+            self._consumers.append(QueueConsumer(
+                spec.name, s, self.fast, self.redis, blocking, self._processor(spec), concurrency))
+        loops = [asyncio.ensure_future(c.run()) for c in self._consumers]
         helpers = [
             asyncio.ensure_future(self._heartbeat()),
             asyncio.ensure_future(self._listen_for_cancels()),
             asyncio.ensure_future(sweep_forever(s.results_path, s.result_ttl_s)),
         ]
         log.info("worker %s ready: %s", os.getpid(),
-                 ", ".join(f"{w.name}×{w.opts['concurrency']}" for w in self._workers))
+                 ", ".join(f"{c.name}×{c.concurrency}" for c in self._consumers))
         try:
             await stop.wait()
         finally:
             await self._shutdown()
-            for task in helpers:
+            for task in helpers + loops:
                 task.cancel()
-            await asyncio.gather(*helpers, return_exceptions=True)
+            await asyncio.gather(*helpers, *loops, return_exceptions=True)
             try:
                 await self.redis.delete(keys.heartbeat_key(socket.gethostname(), os.getpid()))
             except REDIS_ERRORS:
                 pass
-            await self.redis.aclose()
+            await self.fast.aclose()
+            for client in (self.redis, *self._blocking):
+                await client.aclose()
 
     async def _shutdown(self) -> None:
         """Let active jobs finish for the grace period, then hand the rest back to the queue."""
-        closing = asyncio.ensure_future(asyncio.gather(*(w.close() for w in self._workers)))
+        closing = asyncio.ensure_future(asyncio.gather(*(c.close() for c in self._consumers)))
         if self._running:
             log.info("stopping: waiting up to %gs for %d active job(s)",
                      self.settings.shutdown_grace_s, len(self._running))
@@ -145,24 +135,25 @@ class JobWorker:
             await closing
 
     def _processor(self, spec: JobSpec) -> Any:
-        async def process(job: bullmq.Job, token: str) -> Any:
+        async def process(job: bullmq.Job, token: str) -> Outcome:
             return await self._process(spec, job, token)
 
         return process
 
-    async def _process(self, spec: JobSpec, job: bullmq.Job, token: str) -> Any:
+    async def _process(self, spec: JobSpec, job: bullmq.Job, token: str) -> Outcome:
         job_id = job.id
         if job.attemptsStarted > 1 and await self.redis.exists(keys.cancel_key(job_id)):
             # Cancelled while its previous worker died: nobody else will stop it.
             raise UnrecoverableError(CANCELLED_REASON)
         info = JobInfo(job_id, spec.name, job.attemptsMade + 1, self.settings.results_path)
-        coalescer = ProgressCoalescer(job.updateProgress, self.settings.progress_interval_ms / 1000)
+        coalescer = ProgressCoalescer(self._progress_sender(spec.name, job_id),
+                                      self.settings.progress_interval_ms / 1000)
         task = asyncio.ensure_future(self._call(spec, job.data, info, coalescer))
         running = RunningJob(task)
         self._running[job_id] = running
         try:
             result = await asyncio.wait_for(asyncio.shield(task), spec.timeout)
-            await coalescer.flush()
+            last_progress = await coalescer.finish()
         except asyncio.TimeoutError:
             task.cancel()  # and wait, so a cpu_bound job's process is really gone
             await asyncio.gather(task, return_exceptions=True)
@@ -201,7 +192,7 @@ class JobWorker:
             orjson.dumps(result)
         except TypeError as err:
             raise JobError(f"the job's result is not JSON: {err}") from None
-        return result
+        return Outcome(result, last_progress)
 
     async def _call(
         self, spec: JobSpec, data: Any, info: JobInfo, coalescer: ProgressCoalescer
@@ -221,14 +212,18 @@ class JobWorker:
         parsed = spec.parse(data)
         return await asyncio.to_thread(spec.handler, ctx, parsed)
 
+    def _progress_sender(self, queue: str, job_id: str) -> Any:
+        consumer = next(c for c in self._consumers if c.name == queue)
+
+        async def send(value: float) -> None:
+            await consumer.send_progress(job_id, value)
+
+        return send
+
     async def _give_back(self, spec: JobSpec, job_id: str, token: str) -> None:
-        p = f"{self.settings.prefix}:{spec.name}"
+        consumer = next(c for c in self._consumers if c.name == spec.name)
         try:
-            await self._hand_back(
-                keys=[f"{p}:active", f"{p}:wait", f"{p}:stalled", f"{p}:paused", f"{p}:meta",
-                      f"{p}:limiter", f"{p}:prioritized", f"{p}:marker", f"{p}:events"],
-                args=[job_id, token, f"{p}:{job_id}"],
-            )
+            await hand_back(self.redis, consumer.keys, job_id, token)
             log.info("handed job %s %s back to the queue", spec.name, job_id)
         except REDIS_ERRORS as err:
             # Its lock will expire and the stalled check puts it back: later, but not lost.
