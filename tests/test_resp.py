@@ -1,0 +1,55 @@
+"""FastRedis, the lean client of the hot path, against a real redis-server."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from redis.exceptions import ConnectionError, ResponseError
+
+from helpers import RedisServer
+from jobcast.resp import FastRedis, Script
+
+INCR_BY = Script("return redis.call('INCRBY', KEYS[1], ARGV[1])")
+
+
+async def test_concurrent_calls_share_one_connection_in_order(redis_server: RedisServer) -> None:
+    redis = FastRedis(redis_server.url)
+    await redis.call("DEL", "resp:n")
+    results = await asyncio.gather(*(redis.call("INCR", "resp:n") for _ in range(500)))
+    assert sorted(results) == list(range(1, 501)) and results == sorted(results)
+    assert await redis.call("GET", "resp:n") == "500"
+    await redis.aclose()
+
+
+async def test_scripts_load_themselves_after_a_flush(redis_server: RedisServer) -> None:
+    redis = FastRedis(redis_server.url)
+    await redis.call("SET", "resp:s", 0)
+    await redis.call("SCRIPT", "FLUSH")
+    assert await redis.run(INCR_BY, ["resp:s"], [5]) == 5
+    await redis.call("SCRIPT", "FLUSH")
+    replies = await redis.run_many([(INCR_BY, ["resp:s"], [1]), (INCR_BY, ["resp:s"], [2])])
+    assert replies == [6, 8]  # each ran exactly once despite the NOSCRIPT round
+    await redis.call("SCRIPT", "FLUSH")
+    atomic = await redis.run_many([(INCR_BY, ["resp:s"], [1])], then=[("GET", "resp:s")],
+                                  atomic=True)
+    assert atomic == [9, "9"]
+    with pytest.raises(ResponseError):
+        await redis.call("NOSUCHCOMMAND")
+    assert await redis.call("PING") == "PONG"  # an error reply doesn't break the stream
+    await redis.aclose()
+
+
+async def test_a_lost_server_fails_calls_then_reconnects() -> None:
+    server = RedisServer().start()
+    redis = FastRedis(server.url)
+    try:
+        await redis.call("SET", "k", "v")
+        server.stop()
+        with pytest.raises(ConnectionError):
+            await redis.call("GET", "k")
+        server.start()
+        assert await redis.call("GET", "k") == "v"  # AOF kept it; the client reconnected
+    finally:
+        await redis.aclose()
+        server.stop()
