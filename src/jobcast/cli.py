@@ -112,7 +112,7 @@ def cmd_web(args: argparse.Namespace, settings: Settings) -> int:
     _require_redis(settings, "jobcast web")
     app = create_app(settings=settings)
     uvicorn.run(app, host=settings.host, port=settings.port, loop="uvloop", http="httptools",
-                ws=os.environ.get("JOBCAST_WS_IMPL", "websockets-sansio"),
+                ws="websockets-sansio",
                 # Job events are tiny JSON: compressing each frame costs more CPU than it saves.
                 ws_per_message_deflate=False,
                 lifespan="on", access_log=False, log_level="warning",

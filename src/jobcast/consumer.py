@@ -262,14 +262,18 @@ class QueueConsumer:
             await asyncio.sleep(interval)
             if not self._active:
                 continue
-            ids, tokens = list(self._active), list(self._active.values())
+            sent = dict(self._active)
+            ids, tokens = list(sent), list(sent.values())
             try:
                 failed = await self._fast.run(
                     _SCRIPTS["extendLocks"], [self.keys["stalled"]],
                     [self._prefix_key, msgpack.packb(tokens, use_bin_type=True),
                      msgpack.packb(ids, use_bin_type=True), self.settings.lock_duration_ms])
                 for job_id in failed or []:
-                    log.warning("job %s %s: its lock could not be renewed", self.name, job_id)
+                    if self._active.get(job_id) == sent.get(job_id):
+                        # Still ours and running (not just finished): another worker may
+                        # take it over when the stalled check runs.
+                        log.warning("job %s %s: its lock could not be renewed", self.name, job_id)
             except (*REDIS_ERRORS, ConnectionError) as err:
                 log.warning("queue %s: lock renewal failed (%s); retrying", self.name, err)
 

@@ -258,6 +258,8 @@
         if (job.final) return;
         job.retrying = true;
         if (attempt != null) job.attempt = attempt;
+        job.progress = -1; // the new attempt's progress starts again from 0
+        setProgress(job, 0);
         setState(job, "active");
         job.el.status.textContent = "retrying (attempt " + attempt + ")";
       },

@@ -256,6 +256,7 @@
     };
     listeners[jobName + ":retrying"] = function (p) {
       if (!mine(p)) return;
+      lastProgress = -1; // a new attempt starts from 0 (the server resets its count too)
       call("onRetrying", [p.attempt, p.reason, p]);
     };
     listeners[jobName + ":completed"] = function (p) {
