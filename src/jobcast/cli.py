@@ -16,7 +16,7 @@ import time
 import urllib.request
 from collections.abc import Sequence
 
-from .embedded import EmbeddedRedis
+from .embedded import EmbeddedRedis, die_with_parent
 from .errors import JobcastError
 from .settings import Settings
 
@@ -196,7 +196,8 @@ def _supervise(
         stopping = True
 
     previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-    children = [subprocess.Popen(cmd, env=env, start_new_session=True) for cmd in commands]
+    children = [subprocess.Popen(cmd, env=env, start_new_session=True, preexec_fn=die_with_parent)
+                for cmd in commands]
     exit_code = 0
     try:
         announced = ready_url is None
@@ -212,6 +213,7 @@ def _supervise(
                 print(banner, flush=True)
             time.sleep(0.1 if not announced else 0.5)
     finally:
+        log.info("stopping")
         for child in children:
             if child.poll() is None:
                 child.send_signal(signal.SIGTERM)

@@ -36,6 +36,17 @@ def redis_server_binary() -> str:
     )
 
 
+def die_with_parent() -> None:
+    """Run in a child before exec (Linux): SIGTERM it if its parent dies, even by SIGKILL,
+    so a killed ``jobcast up`` leaves no orphans behind."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -79,6 +90,7 @@ class EmbeddedRedis:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,  # Ctrl-C must not stop it before the worker is done
+            preexec_fn=die_with_parent,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
