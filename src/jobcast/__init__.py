@@ -1,7 +1,7 @@
 """jobcast: heavy work off the request path, with live progress in the browser."""
 
-from .app import JobcastApp, create_app
 from .access import Access, Client
+from .app import JobcastApp, create_app
 from .context import JobContext
 from .errors import ConfigError, InvalidInput, JobCancelled, JobcastError, JobFailed
 from .queue import JobQueue

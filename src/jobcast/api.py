@@ -146,7 +146,7 @@ def build_api(
     async def readyz() -> Response:
         started = time.monotonic()
         try:
-            await queue.redis.ping()
+            await queue.fast.call("PING")
         except REDIS_ERRORS as err:
             return error(503, f"Redis unreachable: {err}")
         return ORJSONResponse({"ok": True, "redis_ms": round((time.monotonic() - started) * 1000, 2),

@@ -29,9 +29,9 @@ from .enqueue import Enqueuer
 from .events import EventStreamReader
 from .queue import JobQueue
 from .ratelimit import RateLimiter
+from .realtime import Realtime
 from .redis_client import REDIS_ERRORS, connect
 from .registry import Jobs, load_jobs
-from .realtime import Realtime
 from .settings import Settings
 
 log = logging.getLogger("jobcast.web")

@@ -58,15 +58,18 @@ def _parser() -> argparse.ArgumentParser:
                        help="worker processes (JOBCAST_WORKER_PROCESSES, default 1)")
 
     up = sub.add_parser("up", help="embedded Redis (unless REDIS_URL) + web + worker")
-    common(up), http(up), work(up)
+    for add in (common, http, work):
+        add(up)
     up.set_defaults(command=cmd_up)
 
     web = sub.add_parser("web", help="the web process: HTTP API, Socket.IO, the bridge")
-    common(web), http(web)
+    for add in (common, http):
+        add(web)
     web.set_defaults(command=cmd_web)
 
     worker = sub.add_parser("worker", help="a worker process that runs the jobs")
-    common(worker), work(worker)
+    for add in (common, work):
+        add(worker)
     worker.add_argument("--only", help="serve only these jobs' queues, e.g. 'report,bulk'")
     worker.add_argument("--check", action="store_true",
                         help="exit 0 if a worker on this host has a fresh heartbeat, else 1")
@@ -204,8 +207,7 @@ def _supervise(
         while not stopping:
             dead = [c for c in children if c.poll() is not None]
             if dead:
-                log.error("%s exited with %s; stopping", " ".join(dead[0].args[2:]),
-                          dead[0].returncode)
+                log.error("%s exited with %s; stopping", dead[0].args, dead[0].returncode)
                 exit_code = 1
                 break
             if not announced and _ready(ready_url):

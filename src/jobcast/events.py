@@ -14,7 +14,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-
 from . import keys
 from .redis_client import REDIS_ERRORS
 from .resp import FastRedis
@@ -90,7 +89,7 @@ class EventStreamReader:
                 self.connected.set()
                 delay = 0.1
                 await self._read_forever(redis)
-            except (*REDIS_ERRORS, asyncio.TimeoutError) as err:
+            except (TimeoutError, *REDIS_ERRORS) as err:
                 if self.connected.is_set():
                     log.warning("event stream: Redis unreachable (%s); resuming when it is back", err)
                 self.connected.clear()
@@ -111,7 +110,7 @@ class EventStreamReader:
         for reply in newest:
             if isinstance(reply, Exception):
                 raise reply
-        for stream, entries in zip(self._streams, newest):
+        for stream, entries in zip(self._streams, newest, strict=True):
             top = entries[0][0] if entries else "0-0"
             mine = self._last_ids.get(stream)
             if mine is None:
@@ -140,7 +139,7 @@ class EventStreamReader:
                 for _entry_id, flat in entries:
                     # Only these reach sockets; "added", "active", "drained"... are skipped.
                     if len(flat) >= 4 and flat[1] in _FORWARDED and flat[2] == "jobId":
-                        fields = dict(zip(flat[::2], flat[1::2]))
+                        fields = dict(zip(flat[::2], flat[1::2], strict=True))
                         batch.append(QueueEvent(queue, flat[1], flat[3], fields))
                 self._last_ids[stream] = entries[-1][0]
             if batch:

@@ -19,12 +19,11 @@ from . import keys
 from .errors import JobcastError, QueueUnavailable
 from .ids import is_job_id, new_job_id
 from .redis_client import REDIS_ERRORS
+from .registry import Jobs
 from .resp import FastRedis, Script
 from .results import find_result
-from .registry import Jobs
 from .settings import Settings
 from .status import CANCELLED_REASON, FIELDS, OWNER_FIELD, JobState, JobStatus
-
 
 _ADD_JOB = Script(loadScript(SCRIPT_DEFINITIONS["addStandardJob"]))
 _ADD_JOB_KEYS = ["wait", "paused", "meta", "id", "completed", "delayed", "active", "events",
@@ -67,7 +66,7 @@ class JobQueue:
             async with self.redis.pipeline(transaction=False) as pipe:
                 for name in self._queues:
                     pipe.hset(f"{self.settings.prefix}:{name}:meta", "opts.maxLenEvents",
-                              self.settings.max_events)
+                              str(self.settings.max_events))
                 await pipe.execute()
         except REDIS_ERRORS as err:
             raise QueueUnavailable(f"Redis is unreachable: {err}") from err
@@ -114,7 +113,7 @@ class JobQueue:
             raise QueueUnavailable(f"Redis is unreachable: {err}") from err
         if isinstance(cancel_mark, Exception):
             raise QueueUnavailable(f"Redis is unreachable: {cancel_mark}")
-        for name, values in zip(names, rows):
+        for name, values in zip(names, rows, strict=True):
             if any(v is not None for v in values):
                 status = JobStatus.from_fields(job_id, name, values)
                 if cancel_mark and not status.state.is_terminal:
@@ -131,8 +130,9 @@ class JobQueue:
     async def last_reason(self, status: JobStatus) -> str | None:
         """Why the job's last attempt failed (it may be retrying now)."""
         try:
-            return await self.redis.hget(
-                keys.job_key(self.settings.prefix, status.job, status.job_id), "failedReason")
+            reason: str | None = await self.fast.call(
+                "HGET", keys.job_key(self.settings.prefix, status.job, status.job_id), "failedReason")
+            return reason
         except REDIS_ERRORS:
             return None
 

@@ -95,8 +95,9 @@ class FastRedis:
         if self._connecting is None:
             self._connecting = asyncio.Lock()
         async with self._connecting:
-            if self._protocol is not None and not self._protocol.lost:
-                return self._protocol
+            current = self._protocol
+            if current is not None and not current.lost:
+                return current
             loop = asyncio.get_running_loop()
             try:
                 if self._unix:
@@ -104,16 +105,17 @@ class FastRedis:
                 else:
                     connect = loop.create_connection(_Protocol, self._host, self._port,
                                                      ssl=self._ssl or None)
-                _, protocol = await asyncio.wait_for(connect, self._timeout)
-            except (OSError, asyncio.TimeoutError) as err:
+                _, fresh = await asyncio.wait_for(connect, self._timeout)
+            except (TimeoutError, OSError) as err:
                 raise ConnectionError(f"cannot connect to Redis: {err}") from err
-            self._protocol = protocol
+            assert isinstance(fresh, _Protocol)
             if self._password:
                 auth = [self._username, self._password] if self._username else [self._password]
-                await self._send(protocol, ("AUTH", *auth))
+                await self._send(fresh, ("AUTH", *auth))
             if self._db:
-                await self._send(protocol, ("SELECT", self._db))
-            return protocol
+                await self._send(fresh, ("SELECT", self._db))
+            self._protocol = fresh
+            return fresh
 
     def _send(self, protocol: _Protocol, args: tuple[Any, ...]) -> asyncio.Future[Any]:
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
@@ -169,7 +171,7 @@ class FastRedis:
             for reply in replies:
                 if isinstance(reply, (ConnectionError, OSError)):
                     raise reply
-            missing = {s.sha: s for (s, _, _), r in zip(calls, replies)
+            missing = {s.sha: s for (s, _, _), r in zip(calls, replies, strict=False)
                        if isinstance(r, ResponseError) and str(r).startswith("NOSCRIPT")}
             if not missing:
                 return replies

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 import orjson
 
 
-class JobState(str, Enum):
+class JobState(StrEnum):
     WAITING = "waiting"
     DELAYED = "delayed"
     ACTIVE = "active"

@@ -30,8 +30,8 @@ from .errors import JobCancelled, JobFailed
 from .handback import hand_back
 from .progress import ProgressCoalescer
 from .redis_client import REDIS_ERRORS, connect
-from .resp import FastRedis
 from .registry import Jobs, JobSpec
+from .resp import FastRedis
 from .results import sweep_forever
 from .settings import Settings
 from .status import CANCELLED_REASON
@@ -76,6 +76,7 @@ class JobWorker:
     def __init__(self, jobs: Jobs, settings: Settings, jobs_module: str | None = None) -> None:
         if not settings.redis_url:
             raise ValueError("the worker needs settings.redis_url")
+        self.url: str = settings.redis_url
         self.jobs = jobs
         self.settings = settings
         self.redis: Redis = connect(settings.redis_url)
@@ -94,7 +95,7 @@ class JobWorker:
         s = self.settings
         for spec in self.jobs:
             concurrency = spec.concurrency or (s.cpu_workers if spec.cpu_bound else s.concurrency)
-            blocking = connect(s.redis_url, read_timeout=BLOCKING_READ_TIMEOUT_S)
+            blocking = connect(self.url, read_timeout=BLOCKING_READ_TIMEOUT_S)
             self._blocking.append(blocking)
             self._consumers.append(QueueConsumer(
                 spec.name, s, self.fast, self.redis, blocking, self._processor(spec), concurrency))
@@ -154,7 +155,7 @@ class JobWorker:
         try:
             result = await asyncio.wait_for(asyncio.shield(task), spec.timeout)
             last_progress = await coalescer.finish()
-        except asyncio.TimeoutError:
+        except TimeoutError:
             task.cancel()  # and wait, so a cpu_bound job's process is really gone
             await asyncio.gather(task, return_exceptions=True)
             coalescer.discard()
@@ -207,8 +208,10 @@ class JobWorker:
             return await spec.handler(ctx, spec.parse(data))
         # A plain def that is not cpu_bound runs in a thread; progress hops back to the loop.
         loop = asyncio.get_running_loop()
-        ctx = JobContext(info, lambda v: loop.call_soon_threadsafe(coalescer.report, v),
-                         is_cancelled)
+        def report(value: float) -> None:
+            loop.call_soon_threadsafe(coalescer.report, value)
+
+        ctx = JobContext(info, report, is_cancelled)
         parsed = spec.parse(data)
         return await asyncio.to_thread(spec.handler, ctx, parsed)
 
