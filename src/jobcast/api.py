@@ -6,14 +6,16 @@ The request path only validates and enqueues; it never runs job code. Errors are
 
 from __future__ import annotations
 
+import asyncio
 import mimetypes
+import os
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import AsyncIterator, Callable
+from typing import Any, BinaryIO
 
 import orjson
 from fastapi import FastAPI, Request
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .access import Access, AccessPolicy, Client
@@ -129,9 +131,18 @@ def build_api(
             if not status.state.is_terminal:
                 return error(409, f"the job is {status.state.value}; its result is not ready")
             return error(404, "this job has no result file (or it expired)")
+        try:
+            # Open before answering: the retention sweep may delete the file at any moment,
+            # and an open file stays readable after it is unlinked.
+            handle = path.open("rb")
+        except FileNotFoundError:
+            return error(404, "this job has no result file (or it expired)")
         media = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-        return FileResponse(path, media_type=media,
-                            filename=f"{status.job}-{job_id[:8]}{path.suffix}")
+        return StreamingResponse(
+            _read_chunks(handle), media_type=media,
+            headers={"Content-Length": str(os.fstat(handle.fileno()).st_size),
+                     "Content-Disposition":
+                         f'attachment; filename="{status.job}-{job_id[:8]}{path.suffix}"'})
 
     @api.get("/api/socket", include_in_schema=False)
     async def socket_ready() -> Response:
@@ -153,6 +164,12 @@ def build_api(
                                **stats()})
 
     return api
+
+
+async def _read_chunks(handle: BinaryIO, size: int = 1 << 16) -> AsyncIterator[bytes]:
+    with handle:
+        while chunk := await asyncio.to_thread(handle.read, size):
+            yield chunk
 
 
 def _bind(handler: Any, job: str) -> Any:
