@@ -82,7 +82,7 @@ class JobWorker:
         self.redis: Redis = connect(settings.redis_url)
         self.fast = FastRedis(settings.redis_url)
         self._running: dict[str, RunningJob] = {}
-        self._consumers: list[QueueConsumer] = []
+        self._consumers: dict[str, QueueConsumer] = {}
         self._blocking: list[Redis] = []
         if any(spec.cpu_bound for spec in jobs):
             preload([jobs_module] if jobs_module else [])
@@ -97,16 +97,16 @@ class JobWorker:
             concurrency = spec.concurrency or (s.cpu_workers if spec.cpu_bound else s.concurrency)
             blocking = connect(self.url, read_timeout=BLOCKING_READ_TIMEOUT_S)
             self._blocking.append(blocking)
-            self._consumers.append(QueueConsumer(
-                spec.name, s, self.fast, self.redis, blocking, self._processor(spec), concurrency))
-        loops = [asyncio.ensure_future(c.run()) for c in self._consumers]
+            self._consumers[spec.name] = QueueConsumer(
+                spec.name, s, self.fast, self.redis, blocking, self._processor(spec), concurrency)
+        loops = [asyncio.ensure_future(c.run()) for c in self._consumers.values()]
         helpers = [
             asyncio.ensure_future(self._heartbeat()),
             asyncio.ensure_future(self._listen_for_cancels()),
             asyncio.ensure_future(sweep_forever(s.results_path, s.result_ttl_s)),
         ]
         log.info("worker %s ready: %s", os.getpid(),
-                 ", ".join(f"{c.name}×{c.concurrency}" for c in self._consumers))
+                 ", ".join(f"{c.name}×{c.concurrency}" for c in self._consumers.values()))
         try:
             await stop.wait()
         finally:
@@ -124,7 +124,8 @@ class JobWorker:
 
     async def _shutdown(self) -> None:
         """Let active jobs finish for the grace period, then hand the rest back to the queue."""
-        closing = asyncio.ensure_future(asyncio.gather(*(c.close() for c in self._consumers)))
+        closing = asyncio.ensure_future(
+            asyncio.gather(*(c.close() for c in self._consumers.values())))
         if self._running:
             log.info("stopping: waiting up to %gs for %d active job(s)",
                      self.settings.shutdown_grace_s, len(self._running))
@@ -158,10 +159,8 @@ class JobWorker:
         except TimeoutError:
             task.cancel()  # and wait, so a cpu_bound job's process is really gone
             await asyncio.gather(task, return_exceptions=True)
-            coalescer.discard()
             raise JobError(f"timed out after {spec.timeout:g} s") from None
         except asyncio.CancelledError:
-            coalescer.discard()
             if running.hand_back_requested:
                 await self._give_back(spec, job_id, token)
                 raise DelayedError() from None  # tells bullmq the job moved elsewhere
@@ -169,23 +168,19 @@ class JobWorker:
                 raise UnrecoverableError(CANCELLED_REASON) from None
             raise
         except JobCancelled:
-            coalescer.discard()
             raise UnrecoverableError(CANCELLED_REASON) from None
         except (JobFailed, JobError) as err:
-            coalescer.discard()
             raise JobError(str(err)) from None
         except ChildError as err:
-            coalescer.discard()
             log.error("job %s %s failed:\n%s", spec.name, job_id, err.details)
             raise JobError(err.reason) from None
         except ChildCrashed as err:
-            coalescer.discard()
             raise JobError(str(err)) from None
         except Exception as err:
-            coalescer.discard()
             log.exception("job %s %s failed", spec.name, job_id)
             raise JobError(clean_reason(err)) from None
         finally:
+            coalescer.discard()  # nothing more goes out for an ended job (no-op after finish)
             if not task.done():
                 task.cancel()
             self._running.pop(job_id, None)
@@ -216,7 +211,7 @@ class JobWorker:
         return await asyncio.to_thread(spec.handler, ctx, parsed)
 
     def _progress_sender(self, queue: str, job_id: str) -> Any:
-        consumer = next(c for c in self._consumers if c.name == queue)
+        consumer = self._consumers[queue]
 
         async def send(value: float) -> None:
             await consumer.send_progress(job_id, value)
@@ -224,7 +219,7 @@ class JobWorker:
         return send
 
     async def _give_back(self, spec: JobSpec, job_id: str, token: str) -> None:
-        consumer = next(c for c in self._consumers if c.name == spec.name)
+        consumer = self._consumers[spec.name]
         try:
             await hand_back(self.redis, consumer.keys, job_id, token)
             log.info("handed job %s %s back to the queue", spec.name, job_id)
