@@ -91,6 +91,16 @@ def _spin_with_pid(ctx: JobContext, data: HangIn) -> dict[str, float]:
     return {"seconds": data.seconds}
 
 
+@jobs.job("cpu_silent", input=HangIn, cpu_bound=True, timeout=120)
+def cpu_silent(ctx: JobContext, data: HangIn) -> dict[str, float]:
+    """Spins without ever reporting progress: nothing tells it its parent is gone."""
+    Path(data.dir, "pid").write_text(str(os.getpid()))
+    started = time.monotonic()
+    while time.monotonic() - started < data.seconds:
+        pass
+    return {"seconds": data.seconds}
+
+
 @jobs.job("cpu_hang", input=HangIn, cpu_bound=True, timeout=3)
 def cpu_hang(ctx: JobContext, data: HangIn) -> dict[str, float]:
     return _spin_with_pid(ctx, data)

@@ -23,6 +23,7 @@ import httpx
 import pytest
 import redis as redis_py
 
+from conftest import Stack
 from helpers import Proc, RedisServer, Watcher, Web, jobcast_env, wait_for
 
 ROOMS_PER_SOCKET = 5
@@ -452,12 +453,17 @@ async def test_result_files_are_deleted_after_their_retention(bounded: Bounded) 
 
 
 @pytest.mark.usefixtures("still_serving")
-async def test_a_result_file_expiring_during_downloads_never_gives_a_500(bare: Bare) -> None:
+async def test_a_result_file_expiring_during_downloads_never_gives_a_500(stack: Stack) -> None:
     """The retention sweep may delete a file between the lookup and the send: each download
-    is then whole (200) or refused (404 expired / 409 not ready), never a 500 or a cut reply."""
-    async with httpx.AsyncClient(base_url=bare.url, timeout=10) as http:
+    of a completed job's file is then whole (200) or refused (404 expired), never a 500 or a
+    cut reply."""
+    async with httpx.AsyncClient(base_url=stack.url, timeout=10) as http:
         job_id = (await http.post("/api/bulk", json={"items": 1})).json()["jobId"]
-        results = Path(bare.web.env["JOBCAST_RESULTS_DIR"])
+        for _ in range(200):
+            if (await http.get(f"/api/jobs/{job_id}")).json()["state"] == "completed":
+                break
+            await asyncio.sleep(0.05)
+        results = Path(stack.web.env["JOBCAST_RESULTS_DIR"])
         results.mkdir(parents=True, exist_ok=True)
         path, tmp = results / f"{job_id}.pdf", results / f".{job_id}.tmp"
         content = b"%PDF-1.4 " + b"x" * 200_000

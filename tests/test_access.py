@@ -298,5 +298,23 @@ async def test_socketio_accepts_only_allowed_origins(
                        "https://good.example", "http://good.example:8080"):
             assert not await connects(web.url, origin), origin
             assert await polling_handshake(web.url, origin) == 400, origin
+        # Its own page still connects: the list adds origins, it never removes the web's own.
+        assert await connects(web.url, web.url)
+        assert await polling_handshake(web.url, web.url) == 200
+        # And the HTTP API answers CORS for the allowed origin only.
+        async with httpx.AsyncClient(base_url=web.url, timeout=10) as http:
+            preflight = {"Access-Control-Request-Method": "POST",
+                         "Access-Control-Request-Headers": "content-type"}
+            good = await http.options("/api/bulk", headers={"Origin": "http://good.example",
+                                                            **preflight})
+            assert good.status_code == 200
+            assert good.headers["access-control-allow-origin"] == "http://good.example"
+            evil = await http.options("/api/bulk", headers={"Origin": "http://evil.example",
+                                                            **preflight})
+            assert "access-control-allow-origin" not in evil.headers
+            posted = await http.post("/api/bulk", json={"items": 1},
+                                     headers={"Origin": "http://good.example"})
+            assert posted.status_code == 202
+            assert posted.headers["access-control-allow-origin"] == "http://good.example"
     finally:
         web.stop()

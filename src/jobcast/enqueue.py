@@ -7,6 +7,7 @@ middleware; FastAPI's route (for OpenAPI and for apps that mount only the API) c
 
 from __future__ import annotations
 
+from collections.abc import MutableMapping
 from typing import Any
 
 import orjson
@@ -62,7 +63,7 @@ class Enqueuer:
             return UNAVAILABLE
         return 202, {"jobId": job_id}, {"Location": f"/api/jobs/{job_id}"}
 
-    async def asgi(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+    async def asgi(self, scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
         job = self.paths[scope["path"]]
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         declared = headers.get("content-length", "")

@@ -44,6 +44,21 @@ class _OrjsonCodec:
         return orjson.loads(text)
 
 
+def _origin_check(allowed: list[str]) -> Any:
+    """Allow the configured origins and, always, the web's own (so its demo page connects)."""
+    allowed_set = {o.rstrip("/") for o in allowed}
+
+    def check(origin: str | None, environ: dict[str, Any]) -> bool:
+        if origin is None:
+            return True  # not a browser: nothing to protect against
+        host = environ.get("HTTP_X_FORWARDED_HOST") or environ.get("HTTP_HOST", "")
+        scheme = environ.get("HTTP_X_FORWARDED_PROTO") or environ.get("wsgi.url_scheme", "http")
+        own = f"{scheme.split(',')[0].strip()}://{host.split(',')[0].strip()}"
+        return origin.rstrip("/") in allowed_set or origin == own
+
+    return check
+
+
 @dataclass
 class _SocketState:
     client: Client
@@ -63,7 +78,7 @@ class Realtime:
         self.policy = policy
         self.sio = socketio.AsyncServer(
             async_mode="asgi",
-            cors_allowed_origins=settings.origins or None,
+            cors_allowed_origins=_origin_check(settings.origins) if settings.origins else None,
             json=_OrjsonCodec,
             ping_interval=25,
             ping_timeout=20,

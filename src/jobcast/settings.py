@@ -68,7 +68,8 @@ class Settings(BaseSettings):
     enqueue_rate: str = Field(default="0", pattern=r"^(0|\d+/(second|minute|hour))$")
     """Enqueue limit per client address, e.g. "30/minute"; "0" (the default) is no limit."""
     allowed_origins: str = ""
-    """Comma-separated origins allowed for Socket.IO and CORS; empty means same origin only."""
+    """Comma-separated browser origins allowed besides the web's own, for Socket.IO and the HTTP
+    API (CORS); empty means same origin only."""
 
     @property
     def results_path(self) -> Path:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from ..context import JobContext
 from ..errors import JobCancelled
@@ -15,11 +15,13 @@ jobs = Jobs()
 
 
 class ReportIn(BaseModel):
+    model_config = ConfigDict(strict=True)  # "3" or true for a number is a 422, not a guess
     title: str = Field(min_length=1, max_length=200)
     pages: int = Field(default=5, ge=1, le=200)
 
 
 class BulkIn(BaseModel):
+    model_config = ConfigDict(strict=True)
     items: int = Field(ge=1, le=1_000_000)
     item_ms: float = Field(default=0, ge=0, le=60_000)
 
