@@ -119,6 +119,7 @@ def cmd_web(args: argparse.Namespace, settings: Settings) -> int:
                 ws="websockets-sansio",
                 # Job events are tiny JSON: compressing each frame costs more CPU than it saves.
                 ws_per_message_deflate=False,
+                proxy_headers=True, forwarded_allow_ips=settings.forwarded_allow_ips,
                 lifespan="on", access_log=False, log_level="warning",
                 timeout_graceful_shutdown=5)
     return 0

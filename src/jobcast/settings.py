@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     rooms_per_socket: int = Field(default=100, ge=1)
     enqueue_rate: str = Field(default="0", pattern=r"^(0|\d+/(second|minute|hour))$")
     """Enqueue limit per client address, e.g. "30/minute"; "0" (the default) is no limit."""
+    forwarded_allow_ips: str = "127.0.0.1"
+    """Proxies whose X-Forwarded-For/-Proto the web trusts (comma-separated, or "*"): behind
+    nginx in Docker, its address, so rate limits and origins see the real client."""
     allowed_origins: str = ""
     """Comma-separated browser origins allowed besides the web's own, for Socket.IO and the HTTP
     API (CORS); empty means same origin only."""
