@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import socket
@@ -89,17 +90,19 @@ def jobcast_env(redis_url: str, **extra: str) -> dict[str, str]:
 
 
 class Proc:
-    """A `python -m jobcast ...` child, in its own process group, logging to a file."""
+    """A `python -m <module> ...` child (jobcast by default), in its own process group,
+    logging to a file."""
 
-    def __init__(self, args: list[str], env: dict[str, str]) -> None:
+    def __init__(self, args: list[str], env: dict[str, str], module: str = "jobcast") -> None:
         self.args = args
         self.env = env
+        self.module = module
         self.log = Path(tempfile.mkstemp(prefix="jobcast-test-", suffix=".log")[1])
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Proc:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "jobcast", *self.args], env=self.env,
+            [sys.executable, "-m", self.module, *self.args], env=self.env,
             stdout=self.log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True,
         )
         return self
@@ -128,9 +131,15 @@ class Proc:
 
 
 class Web(Proc):
-    def __init__(self, env: dict[str, str]) -> None:
+    """`jobcast web`, or an application's own ASGI module under uvicorn (``app="mod:app"``)."""
+
+    def __init__(self, env: dict[str, str], app: str | None = None) -> None:
         self.port = free_port()
-        super().__init__(["web", "--port", str(self.port)], env)
+        if app is None:
+            super().__init__(["web", "--port", str(self.port)], env)
+        else:
+            super().__init__([app, "--host", "127.0.0.1", "--port", str(self.port),
+                              "--log-level", "warning"], env, module="uvicorn")
 
     @property
     def url(self) -> str:
@@ -150,6 +159,11 @@ class Web(Proc):
                 return r.status == 200
         except OSError:
             return False
+
+    def rooms(self) -> int:
+        """How many job rooms the web holds now (from /readyz)."""
+        with urllib.request.urlopen(f"{self.url}/readyz", timeout=10) as r:
+            return int(json.load(r)["rooms"])
 
 
 class Watcher:

@@ -46,7 +46,7 @@ class Bare:
         return sum(self.db.llen(f"bull:{job}:wait") for job in SAMPLE_JOBS)
 
     def rooms(self) -> int:
-        return int(httpx.get(f"{self.url}/readyz", timeout=10).json()["rooms"])
+        return self.web.rooms()
 
 
 @pytest.fixture(scope="module")

@@ -10,16 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import os
 import re
-import signal
-import subprocess
-import sys
-import tempfile
 import time
-import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -27,7 +20,6 @@ import redis as redis_py
 import socketio
 
 from helpers import Proc, RedisServer, Watcher, Web, jobcast_env, wait_for
-from jobcast.embedded import free_port
 
 
 @pytest.fixture(scope="module")
@@ -78,52 +70,13 @@ async def test_a_thousand_issued_ids_are_distinct_random_base64url(
 
 # -- owners ------------------------------------------------------------------------------------
 
-class App:
-    """`python -m uvicorn owner_app:app`: the app module of an application, not `jobcast web`."""
-
-    def __init__(self, env: dict[str, str]) -> None:
-        self.port = free_port()
-        self.log = Path(tempfile.mkstemp(prefix="jobcast-test-owner-", suffix=".log")[1])
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "owner_app:app", "--host", "127.0.0.1",
-             "--port", str(self.port), "--log-level", "warning"],
-            env=env, stdout=self.log.open("wb"), stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        wait_for(self.ready, timeout=20, what="owner app up")
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def ready(self) -> bool:
-        if self.process.poll() is not None:
-            raise RuntimeError(f"owner app exited:\n{self.log.read_text()}")
-        try:
-            with urllib.request.urlopen(f"{self.url}/readyz", timeout=1) as r:
-                return r.status == 200
-        except OSError:
-            return False
-
-    def rooms(self) -> int:
-        return int(httpx.get(f"{self.url}/readyz", timeout=10).json()["rooms"])
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(5)
-
-
 @pytest.fixture(scope="module")
-def owner_app() -> Iterator[App]:
+def owner_app() -> Iterator[Web]:
+    """`python -m uvicorn owner_app:app`: an application's own module, not `jobcast web`."""
     redis = RedisServer().start()
     env = jobcast_env(redis.url)
     worker = Proc(["worker"], env).start()
-    app = App(env)
+    app = Web(env, app="owner_app:app").start()
     yield app
     app.stop()
     worker.stop()
@@ -147,7 +100,7 @@ def user(name: str) -> dict[str, str]:
     return {"cookie": f"user={name}"}
 
 
-async def test_jobs_are_visible_only_to_their_owner(owner_app: App) -> None:
+async def test_jobs_are_visible_only_to_their_owner(owner_app: Web) -> None:
     a_http = httpx.AsyncClient(base_url=owner_app.url, timeout=10, headers=user("a"))
     b_http = httpx.AsyncClient(base_url=owner_app.url, timeout=10, headers=user("b"))
     anon = httpx.AsyncClient(base_url=owner_app.url, timeout=10)
