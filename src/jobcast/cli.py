@@ -228,6 +228,7 @@ def _supervise(
                 child.kill()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        log.info("stopped")
     return exit_code
 
 

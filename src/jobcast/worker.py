@@ -121,6 +121,7 @@ class JobWorker:
             await self.fast.aclose()
             for client in (self.redis, *self._blocking):
                 await client.aclose()
+            log.info("worker %s stopped", os.getpid())
 
     async def _shutdown(self) -> None:
         """Let active jobs finish for the grace period, then hand the rest back to the queue."""
