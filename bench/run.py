@@ -858,7 +858,8 @@ def section_report_scaling(args, procs: Procs, redis: RedisTarget, make_jobcast,
     payload = json.loads(args.report_payload)
     max_p = args.report_max_processes or os.cpu_count() or 1
     log(f"\n== report scaling: {n} report jobs {json.dumps(payload)} per step, "
-        f"`jobcast worker --processes P` for P = 1..{max_p}; time from first POST to all done "
+        f"`jobcast worker --processes P` (JOBCAST_CPU_WORKERS=1 each) for P = 1..{max_p}; "
+        "time from first POST to all done "
         "(polling GET /api/jobs/<id>)")
     redis.flush(dbs["jobcast"])
     system = make_jobcast()
@@ -867,6 +868,9 @@ def section_report_scaling(args, procs: Procs, redis: RedisTarget, make_jobcast,
     try:
         for p in range(1, max_p + 1):
             argv, env, cwd = system.worker_cmd(processes=p)
+            # One report at a time per worker process, so the step measures processes; by
+            # default one process already runs JOBCAST_CPU_WORKERS = nproc reports at once.
+            env = {**env, "JOBCAST_CPU_WORKERS": "1"}
             worker = procs.start(f"jobcast-report-worker-p{p}", argv, env, cwd)
             system.worker = worker
             try:
