@@ -65,6 +65,8 @@ class _SocketState:
     eio_sid: str
     progress: dict[str, float] = field(default_factory=dict)
     """Jobs this socket watches, with the highest progress sent to it."""
+    pending: dict[str, list[QueueEvent]] = field(default_factory=dict)
+    """Jobs it asked to join and is not yet allowed to see: their live events wait here."""
     finished: OrderedDict[str, None] = field(default_factory=OrderedDict)
     """Jobs whose terminal event this socket already got."""
 
@@ -122,20 +124,33 @@ class Realtime:
             return {"ok": False, "error": "invalid job id"}
         if job_id not in state.progress and len(state.progress) >= self.settings.rooms_per_socket:
             return {"ok": False, "error": f"too many rooms (at most {self.settings.rooms_per_socket})"}
-        # Enter the room first, then read the state: an event published in between reaches
-        # the socket live, and the ledger below keeps it from arriving twice.
-        self._watch(sid, job_id)
+        # Enter the room first, then read the state: an event published in between is held
+        # (not lost) until the socket is allowed to see the job, and the ledger keeps the
+        # snapshot and the live event from both arriving.
+        joining = job_id not in state.progress
+        if joining:
+            state.pending[job_id] = []
+            self._watch(sid, job_id)
+        allowed, status, error = False, None, "unknown job"
         try:
             status = await self.queue.status(job_id)
+            allowed = status is not None and await self.policy.permits(
+                Access("join", status.job, job_id, state.client), status.owner)
         except QueueUnavailable:
-            return {"ok": False, "error": "service unavailable, try again"}
-        if status is None or not await self.policy.permits(
-            Access("join", status.job, job_id, state.client), status.owner
-        ):
-            self._unwatch(sid, job_id)
-            state.progress.pop(job_id, None)
-            return {"ok": False, "error": "unknown job"}
+            error = "service unavailable, try again"
+        except Exception:  # a failing access hook refuses; it never lets anyone in
+            log.exception("access check failed for job %s", job_id)
+        held = state.pending.pop(job_id, [])
+        if self._sockets.get(sid) is not state:
+            return {"ok": False, "error": "disconnected"}
+        if not allowed or status is None:
+            if joining:
+                state.progress.pop(job_id, None)
+                self._unwatch(sid, job_id)
+            return {"ok": False, "error": error}
         await self._send_snapshot(sid, state, status)
+        for event in held:
+            await self._deliver(sid, state, event)
         return {"ok": True, "state": status.state.value}
 
     async def _on_leave(self, sid: str, job_id: Any = None, *_: Any) -> dict[str, Any]:
@@ -200,13 +215,15 @@ class Realtime:
         self, sid: str, job_id: str, job: str, kind: str, payload: dict[str, Any]
     ) -> None:
         state = self._sockets.get(sid)
-        if state is None or job_id in state.finished:
+        if state is None:
             return
+        state.progress.pop(job_id, None)  # the socket leaves the room after the end
+        self._unwatch(sid, job_id)
+        if job_id in state.finished:
+            return  # it got this job's end already (from the snapshot, or live)
         state.finished[job_id] = None
         if len(state.finished) > _FINISHED_MEMORY:
             state.finished.popitem(last=False)
-        state.progress.pop(job_id, None)
-        self._unwatch(sid, job_id)
         await self._emit(state, event_name(job, kind), payload)
 
     async def _emit(self, state: _SocketState, event: str, payload: dict[str, Any]) -> None:
@@ -224,39 +241,48 @@ class Realtime:
             sids = self._watchers.get(event.job_id)
             if not sids:
                 continue
-            if event.kind == "progress":
-                progress = event.progress
-                if progress is not None:
-                    for sid in list(sids):
-                        state = self._sockets.get(sid)
-                        if state is not None:
-                            await self._send_progress(sid, state, event.job_id, event.queue,
-                                                      progress)
-            elif event.kind in ("completed", "failed"):
-                payload = (
-                    {"jobId": event.job_id, "result": event.result}
-                    if event.kind == "completed"
-                    else {"jobId": event.job_id, "reason": event.reason}
-                )
-                for sid in list(sids):
-                    await self._send_terminal(sid, event.job_id, event.queue, event.kind, payload)
-            elif event.kind == "delayed" or (
-                event.kind == "waiting" and event.fields.get("prev") == "failed"
-            ):
-                await self._send_retrying(event, list(sids))
+            if event.kind in ("delayed", "waiting"):
+                if event.kind == "delayed" or event.fields.get("prev") in ("failed", "active"):
+                    await self._send_retrying(event, list(sids))
+                continue
+            for sid in list(sids):
+                state = self._sockets.get(sid)
+                if state is None:
+                    continue
+                held = state.pending.get(event.job_id)
+                if held is not None:
+                    held.append(event)  # not allowed to see it yet: decided on its join
+                else:
+                    await self._deliver(sid, state, event)
+
+    async def _deliver(self, sid: str, state: _SocketState, event: QueueEvent) -> None:
+        if event.kind == "progress":
+            progress = event.progress
+            if progress is not None:
+                await self._send_progress(sid, state, event.job_id, event.queue, progress)
+        elif event.kind == "completed":
+            await self._send_terminal(sid, event.job_id, event.queue, "completed",
+                                      {"jobId": event.job_id, "result": event.result})
+        elif event.kind == "failed":
+            await self._send_terminal(sid, event.job_id, event.queue, "failed",
+                                      {"jobId": event.job_id, "reason": event.reason})
 
     async def _send_retrying(self, event: QueueEvent, sids: list[str]) -> None:
-        """A failed attempt will be retried: say so, and let the next attempt's progress show."""
+        """The job will run again (a failed attempt's retry, or a re-run after its worker
+        stopped): say so, and let the next run's progress show from 0."""
         try:
             status = await self.queue.status(event.job_id)
         except QueueUnavailable:
             return
         if status is None or status.state.is_terminal:
             return
-        payload = {"jobId": event.job_id, "attempt": status.attempts_made + 1,
-                   "reason": await self.queue.last_reason(status)}
+        reason: str | None = "its worker stopped; running it again"
+        if event.fields.get("prev") != "active":
+            reason = await self.queue.last_reason(status)
+        payload = {"jobId": event.job_id, "attempt": status.attempts_made + 1, "reason": reason}
         for sid in sids:
             state = self._sockets.get(sid)
-            if state is not None and event.job_id in state.progress:
+            if state is not None and event.job_id in state.progress \
+                    and event.job_id not in state.pending:
                 state.progress[event.job_id] = -1.0
                 await self._emit(state, event_name(event.queue, "retrying"), payload)
