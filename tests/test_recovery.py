@@ -54,3 +54,39 @@ async def test_bridge_and_worker_survive_a_redis_restart(own_stack: tuple[RedisS
         assert (await watcher.wait_terminal(after, timeout=30))[0] == "bulk:completed"
     await watcher.close()
     assert worker.process is not None and worker.process.poll() is None
+
+
+async def test_a_worker_outlives_redis_refusing_its_commands(tmp_path: object) -> None:
+    """Redis can answer an error instead of working (LOADING after a restart, READONLY after a
+    failover, NOPERM here): the worker's loops wait and carry on, they do not end."""
+    redis = RedisServer().start()
+    redis.command("ACL", "SETUSER", "w", "on", ">pw", "~*", "&*", "+@all")
+    env = jobcast_env(redis.url)
+    worker = Proc(["worker"], {**env, "REDIS_URL": f"redis://w:pw@127.0.0.1:{redis.port}/0"})
+    worker.start()
+    web = Web(env).start()
+    try:
+        async with httpx.AsyncClient(base_url=web.url, timeout=10) as http:
+            first = await start_job(http, "bulk", {"items": 1})
+            await wait_state(http, first, "completed")
+            redis.command("ACL", "SETUSER", "w", "-evalsha", "-eval")  # scripts now refused
+            refused = await start_job(http, "bulk", {"items": 1})
+            deadline = time.monotonic() + 20
+            while "NOPERM" not in worker.output():
+                assert time.monotonic() < deadline, worker.output()
+                await asyncio.sleep(0.1)
+            assert (await http.get(f"/api/jobs/{refused}")).json()["state"] == "waiting"
+            redis.command("ACL", "SETUSER", "w", "+@all")
+            await wait_state(http, refused, "completed")
+        assert worker.process is not None and worker.process.poll() is None
+    finally:
+        web.stop()
+        worker.stop()
+        redis.stop()
+
+
+async def wait_state(http: httpx.AsyncClient, job_id: str, state: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while (await http.get(f"/api/jobs/{job_id}")).json()["state"] != state:
+        assert time.monotonic() < deadline, f"{job_id} never {state}"
+        await asyncio.sleep(0.05)

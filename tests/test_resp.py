@@ -30,7 +30,12 @@ async def test_scripts_load_themselves_after_a_flush(redis_server: RedisServer) 
     await redis.call("SCRIPT", "FLUSH")
     replies = await redis.run_many([(INCR_BY, ["resp:s"], [1]), (INCR_BY, ["resp:s"], [2])])
     assert replies == [6, 8]  # each ran exactly once despite the NOSCRIPT round
+    # One script known, one not: only the unknown one is sent again (the other already ran).
+    fresh = Script("return redis.call('INCRBY', KEYS[1], ARGV[1]) + 0")
+    assert await redis.run_many([(INCR_BY, ["resp:s"], [10]), (fresh, ["resp:s"], [100])]) \
+        == [18, 118]
     await redis.call("SCRIPT", "FLUSH")
+    await redis.call("SET", "resp:s", 8)
     atomic = await redis.run_many([(INCR_BY, ["resp:s"], [1])], then=[("GET", "resp:s")],
                                   atomic=True)
     assert atomic == [9, "9"]

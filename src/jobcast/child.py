@@ -72,10 +72,7 @@ async def run_in_child(
         except (EOFError, OSError):
             loop.remove_reader(receiver.fileno())
             if not outcome.done():
-                process.join(timeout=1)
-                outcome.set_exception(ChildCrashed(
-                    f"the job's process exited unexpectedly (exit code {process.exitcode})"
-                ))
+                outcome.set_result(("crashed", []))
 
     loop.add_reader(receiver.fileno(), on_readable)
     try:
@@ -83,7 +80,9 @@ async def run_in_child(
     finally:
         loop.remove_reader(receiver.fileno())
         receiver.close()
-        await _stop(process)
+        exit_code = await _stop(process)
+    if kind == "crashed":  # it died without an answer; _stop has reaped it by now
+        raise ChildCrashed(f"the job's process exited unexpectedly (exit code {exit_code})")
     if kind == "ok":
         return payload[0]
     if kind == "failed":
@@ -100,7 +99,7 @@ class ChildError(Exception):
         self.details = details
 
 
-async def _stop(process: Any) -> None:
+async def _stop(process: Any) -> int | None:
     """Make sure the child is gone: it may still be computing (timeout, cancel)."""
     if process.exitcode is None:
         process.terminate()
@@ -110,7 +109,9 @@ async def _stop(process: Any) -> None:
         if process.exitcode is None:
             process.kill()
     await asyncio.to_thread(process.join, 5)
+    exit_code: int | None = process.exitcode
     process.close()
+    return exit_code
 
 
 def _child_main(

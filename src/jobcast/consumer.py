@@ -26,7 +26,7 @@ from bullmq.redis_connection import SCRIPT_DEFINITIONS, loadScript
 from bullmq.scripts import raw2NextJobData
 from redis.asyncio import Redis
 
-from .redis_client import REDIS_ERRORS
+from .redis_client import REDIS_FAULTS
 from .resp import FastRedis, Script
 from .settings import Settings
 
@@ -87,6 +87,7 @@ class QueueConsumer:
         self._worker_id = f"{time.time_ns():x}"
         self._block_until = 0
         self._closing = False
+        self._stopped = asyncio.Event()
         self._waiting: asyncio.Task[Any] | None = None
         self._fetch_keys = [self.keys[k] for k in (
             "wait", "active", "prioritized", "events", "stalled", "limiter", "delayed", "paused",
@@ -118,19 +119,25 @@ class QueueConsumer:
                     if self._closing:
                         break
                     raise
-                except REDIS_ERRORS + (ConnectionError,) as err:
+                except REDIS_FAULTS as err:  # unreachable, or LOADING/READONLY/...: wait
                     self._slots.release()
-                    log.warning("queue %s: Redis unreachable (%s); retrying", self.name, err)
+                    log.warning("queue %s: Redis unavailable (%s); retrying", self.name, err)
                     await asyncio.sleep(1)
                     continue
                 if job is None:
                     self._slots.release()
-                    continue
-                self._start(job)
+                elif self._closing:  # fetched while close() was asked: give it straight back
+                    try:
+                        await self._hand_back_fetched(job)
+                    finally:
+                        self._slots.release()
+                else:
+                    self._start(job)
         finally:
             for task in helpers:
                 task.cancel()
             await asyncio.gather(*helpers, return_exceptions=True)
+            self._stopped.set()
 
     def _start(self, job: bullmq.Job) -> None:
         task = asyncio.ensure_future(self._work(job))
@@ -195,19 +202,22 @@ class QueueConsumer:
         token = job.token
         assert token is not None
         try:
-            outcome = await self._process(job, token)
-        except DelayedError:
-            self._active.pop(job.id, None)  # moved elsewhere by the processor (handed back)
-            return None
-        except Exception as err:
-            await self._fail(job, token, err)
-            return None
-        try:
-            return await self._complete(job, token, outcome)
-        except Exception as err:
-            log.warning("job %s %s: could not record its completion: %s", self.name, job.id, err)
-            return None
+            try:
+                outcome = await self._process(job, token)
+            except DelayedError:
+                return None  # moved elsewhere by the processor (handed back)
+            except Exception as err:
+                await self._fail(job, token, err)
+                return None
+            try:
+                return await self._complete(job, token, outcome)
+            except Exception as err:
+                log.warning("job %s %s: could not record its completion: %s",
+                            self.name, job.id, err)
+                return None
         finally:
+            # Whatever happened (even a cancellation), stop renewing this job's lock: if it
+            # did not finish, the stalled check gives it back instead of it hanging in active.
             self._active.pop(job.id, None)
 
     async def _complete(self, job: bullmq.Job, token: str, outcome: Outcome) -> bullmq.Job | None:
@@ -274,7 +284,7 @@ class QueueConsumer:
                         # Still ours and running (not just finished): another worker may
                         # take it over when the stalled check runs.
                         log.warning("job %s %s: its lock could not be renewed", self.name, job_id)
-            except (*REDIS_ERRORS, ConnectionError) as err:
+            except REDIS_FAULTS as err:
                 log.warning("queue %s: lock renewal failed (%s); retrying", self.name, err)
 
     async def _check_stalled(self) -> None:
@@ -291,16 +301,18 @@ class QueueConsumer:
                 for job_id in stalled or []:
                     log.warning("job %s %s stalled (its worker stopped renewing the lock)",
                                 self.name, job_id)
-            except (*REDIS_ERRORS, ConnectionError) as err:
+            except REDIS_FAULTS as err:
                 log.warning("queue %s: stalled check failed (%s)", self.name, err)
             await asyncio.sleep(interval)
 
     # -- shutdown -------------------------------------------------------------------------
 
     async def close(self) -> None:
-        """Take no new jobs; return when the running ones are done (or handed back)."""
+        """Take no new jobs; return when the running ones are done (or handed back) and the
+        fetch loop has stopped (a job it was fetching is handed back too)."""
         self._closing = True
         if self._waiting is not None:
             self._waiting.cancel()
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self._stopped.wait()

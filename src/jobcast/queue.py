@@ -14,11 +14,12 @@ from typing import Any
 import bullmq
 from bullmq.redis_connection import SCRIPT_DEFINITIONS, loadScript
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from . import keys
 from .errors import JobcastError, QueueUnavailable
 from .ids import is_job_id, new_job_id
-from .redis_client import REDIS_ERRORS
+from .redis_client import REDIS_ERRORS, REDIS_FAULTS
 from .registry import Jobs
 from .resp import FastRedis, Script
 from .results import find_result
@@ -94,7 +95,9 @@ class JobQueue:
                     [add], then=[("HSET", owner_key, OWNER_FIELD, owner)], atomic=True)
         except REDIS_ERRORS as err:
             raise QueueUnavailable(f"Redis is unreachable: {err}") from err
-        if isinstance(replies[0], Exception) or replies[0] != job_id:
+        if isinstance(replies[0], RedisError):  # LOADING, READONLY, OOM...: not added
+            raise QueueUnavailable(f"Redis refused the job: {replies[0]}")
+        if replies[0] != job_id:
             raise JobcastError(f"BullMQ did not add the job: {replies[0]!r}")
         return job_id
 
@@ -111,8 +114,9 @@ class JobQueue:
             )
         except REDIS_ERRORS as err:
             raise QueueUnavailable(f"Redis is unreachable: {err}") from err
-        if isinstance(cancel_mark, Exception):
-            raise QueueUnavailable(f"Redis is unreachable: {cancel_mark}")
+        for reply in (*rows, cancel_mark):
+            if isinstance(reply, Exception):  # e.g. LOADING while Redis restarts
+                raise QueueUnavailable(f"Redis could not answer: {reply}")
         for name, values in zip(names, rows, strict=True):
             if any(v is not None for v in values):
                 status = JobStatus.from_fields(job_id, name, values)
@@ -133,7 +137,7 @@ class JobQueue:
             reason: str | None = await self.fast.call(
                 "HGET", keys.job_key(self.settings.prefix, status.job, status.job_id), "failedReason")
             return reason
-        except REDIS_ERRORS:
+        except REDIS_FAULTS:
             return None
 
     async def exact_state(self, status: JobStatus) -> JobStatus:

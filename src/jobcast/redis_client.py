@@ -5,10 +5,14 @@ from __future__ import annotations
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
-from redis.exceptions import ConnectionError, TimeoutError
+from redis.exceptions import ConnectionError, RedisError, TimeoutError
 
 REDIS_ERRORS = (ConnectionError, TimeoutError, OSError)
 """What a lost or unreachable Redis raises."""
+
+REDIS_FAULTS = (RedisError, OSError)
+"""Anything Redis can answer instead of doing the work, LOADING or READONLY included: the
+long-running loops wait and retry on these rather than end."""
 
 
 def connect(url: str, *, read_timeout: float | None = 5) -> Redis:

@@ -58,6 +58,12 @@ class _Protocol(asyncio.Protocol):
                 future.set_exception(ConnectionError(f"connection to Redis lost: {exc}"))
 
 
+def _raise_lost(replies: list[Any]) -> None:
+    for reply in replies:
+        if isinstance(reply, (ConnectionError, OSError)):
+            raise reply
+
+
 class Script:
     """A Lua script called by SHA, loaded on first NOSCRIPT (e.g. after a Redis restart)."""
 
@@ -108,12 +114,16 @@ class FastRedis:
                 _, fresh = await asyncio.wait_for(connect, self._timeout)
             except (TimeoutError, OSError) as err:
                 raise ConnectionError(f"cannot connect to Redis: {err}") from err
-            assert isinstance(fresh, _Protocol)
-            if self._password:
-                auth = [self._username, self._password] if self._username else [self._password]
-                await self._send(fresh, ("AUTH", *auth))
-            if self._db:
-                await self._send(fresh, ("SELECT", self._db))
+            assert isinstance(fresh, _Protocol) and fresh.transport is not None
+            try:
+                if self._password:
+                    auth = [self._username, self._password] if self._username else [self._password]
+                    await self._send(fresh, ("AUTH", *auth))
+                if self._db:
+                    await self._send(fresh, ("SELECT", self._db))
+            except BaseException:
+                fresh.transport.close()  # a wrong password must not leak a connection per call
+                raise
             self._protocol = fresh
             return fresh
 
@@ -159,24 +169,25 @@ class FastRedis:
         MULTI/EXEC. Scripts Redis does not know yet are loaded and the whole is sent again,
         which is safe because nothing ran (EVALSHA of an unknown script does nothing)."""
         commands = [("EVALSHA", s.sha, len(k), *k, *a) for s, k, a in calls] + list(then)
-        for _ in range(2):
-            if atomic:
-                # Inside MULTI a NOSCRIPT would fail one command and run the others, so the
-                # scripts are loaded first, in the same write.
-                loads = [("SCRIPT", "LOAD", s.source) for s, _, _ in calls]
-                replies = await self.pipeline(*loads, ("MULTI",), *commands, ("EXEC",))
-                replies = replies[-1] if isinstance(replies[-1], list) else replies
-            else:
-                replies = await self.pipeline(*commands)
-            for reply in replies:
-                if isinstance(reply, (ConnectionError, OSError)):
-                    raise reply
-            missing = {s.sha: s for (s, _, _), r in zip(calls, replies, strict=False)
-                       if isinstance(r, ResponseError) and str(r).startswith("NOSCRIPT")}
-            if not missing:
-                return replies
-            for script in missing.values():
+        if atomic:
+            # Inside MULTI a NOSCRIPT would fail one command and run the others, so the
+            # scripts are loaded first, in the same write.
+            loads = [("SCRIPT", "LOAD", s.source) for s, _, _ in calls]
+            replies = await self.pipeline(*loads, ("MULTI",), *commands, ("EXEC",))
+            replies = replies[-1] if isinstance(replies[-1], list) else replies
+        else:
+            replies = await self.pipeline(*commands)
+        _raise_lost(replies)
+        unknown = [i for i, r in enumerate(replies[:len(calls)])
+                   if isinstance(r, ResponseError) and str(r).startswith("NOSCRIPT")]
+        if unknown and not atomic:
+            # Load them, then send again only those: the others already ran.
+            for script in {calls[i][0].sha: calls[i][0] for i in unknown}.values():
                 await self.call("SCRIPT", "LOAD", script.source)
+            again = await self.pipeline(*[commands[i] for i in unknown])
+            _raise_lost(again)
+            for i, reply in zip(unknown, again, strict=True):
+                replies[i] = reply
         return replies
 
     async def aclose(self) -> None:

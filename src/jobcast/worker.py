@@ -29,7 +29,7 @@ from .context import JobContext, JobInfo
 from .errors import JobCancelled, JobFailed
 from .handback import hand_back
 from .progress import ProgressCoalescer
-from .redis_client import REDIS_ERRORS, connect
+from .redis_client import REDIS_ERRORS, REDIS_FAULTS, connect
 from .registry import Jobs, JobSpec
 from .resp import FastRedis
 from .results import sweep_forever
@@ -39,6 +39,7 @@ from .status import CANCELLED_REASON
 log = logging.getLogger("jobcast.worker")
 
 HEARTBEAT_INTERVAL_S = 5.0
+CANCEL_SWEEP_S = 2.0
 BLOCKING_READ_TIMEOUT_S = 30.0
 """Longer than the longest wait for the queue's marker (10 s), so waiting is not a timeout."""
 
@@ -103,6 +104,7 @@ class JobWorker:
         helpers = [
             asyncio.ensure_future(self._heartbeat()),
             asyncio.ensure_future(self._listen_for_cancels()),
+            asyncio.ensure_future(self._sweep_cancels()),
             asyncio.ensure_future(sweep_forever(s.results_path, s.result_ttl_s)),
         ]
         log.info("worker %s ready: %s", os.getpid(),
@@ -145,9 +147,12 @@ class JobWorker:
 
     async def _process(self, spec: JobSpec, job: bullmq.Job, token: str) -> Outcome:
         job_id = job.id
-        if job.attemptsStarted > 1 and await self.redis.exists(keys.cancel_key(job_id)):
-            # Cancelled while its previous worker died: nobody else will stop it.
-            raise UnrecoverableError(CANCELLED_REASON)
+        if job.attemptsStarted > 1:  # a retry, or a re-run after a stall or hand-back
+            if await self.fast.call("EXISTS", keys.cancel_key(job_id)):
+                # Cancelled while its previous worker died: nobody else will stop it.
+                raise UnrecoverableError(CANCELLED_REASON)
+            if job.progress:  # this run starts from 0, for late joiners' snapshots too
+                await self._consumers[spec.name].send_progress(job_id, 0)
         info = JobInfo(job_id, spec.name, job.attemptsMade + 1, self.settings.results_path)
         coalescer = ProgressCoalescer(self._progress_sender(spec.name, job_id),
                                       self.settings.progress_interval_ms / 1000)
@@ -167,7 +172,11 @@ class JobWorker:
                 raise DelayedError() from None  # tells bullmq the job moved elsewhere
             if running.cancel_requested:
                 raise UnrecoverableError(CANCELLED_REASON) from None
-            raise
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise  # this worker itself is being torn down
+            # The handler raised CancelledError on its own: a failure, not a reason to hang.
+            raise JobError("the job was cancelled from inside its handler") from None
         except JobCancelled:
             raise UnrecoverableError(CANCELLED_REASON) from None
         except (JobFailed, JobError) as err:
@@ -253,6 +262,25 @@ class JobWorker:
                 await asyncio.sleep(1)
             finally:
                 await pubsub.aclose()
+
+
+    async def _sweep_cancels(self) -> None:
+        """The cancel channel is instant but can miss a message (a job not registered yet,
+        the listener reconnecting); the cancel mark in Redis cannot. Look for it now and then."""
+        while True:
+            await asyncio.sleep(CANCEL_SWEEP_S)
+            ids = list(self._running)
+            if not ids:
+                continue
+            try:
+                marks = await self.fast.call("MGET", *[keys.cancel_key(i) for i in ids])
+            except REDIS_FAULTS:
+                continue
+            for job_id, mark in zip(ids, marks, strict=True):
+                running = self._running.get(job_id)
+                if mark and running is not None and not running.cancel_requested:
+                    log.info("cancelling job %s (its cancel mark)", job_id)
+                    running.cancel()
 
 
 async def check_heartbeat(settings: Settings) -> bool:
