@@ -42,6 +42,9 @@ async def test_bridge_and_worker_survive_a_redis_restart(own_stack: tuple[RedisS
         assert down.status_code == 503, down.text
         assert time.monotonic() - started < 5
         assert "error" in down.json()
+        # A join meanwhile is refused with "try again", not "unknown job".
+        assert await watcher.join("B" * 22) == {
+            "ok": False, "error": "service unavailable, try again", "retry": True}
         await asyncio.sleep(1.0)
         redis.start()
 

@@ -28,6 +28,7 @@ from .status import CANCELLED_REASON, JobState, JobStatus
 
 log = logging.getLogger("jobcast.realtime")
 
+UNAVAILABLE = "service unavailable, try again"
 _FINISHED_MEMORY = 1000
 """Per socket, how many finished jobs to remember (so a second join doesn't resend)."""
 
@@ -137,7 +138,7 @@ class Realtime:
             allowed = status is not None and await self.policy.permits(
                 Access("join", status.job, job_id, state.client), status.owner)
         except QueueUnavailable:
-            error = "service unavailable, try again"
+            error = UNAVAILABLE
         except Exception:  # a failing access hook refuses; it never lets anyone in
             log.exception("access check failed for job %s", job_id)
         held = state.pending.pop(job_id, [])
@@ -147,6 +148,8 @@ class Realtime:
             if joining:
                 state.progress.pop(job_id, None)
                 self._unwatch(sid, job_id)
+            if error == UNAVAILABLE:
+                return {"ok": False, "error": error, "retry": True}
             return {"ok": False, "error": error}
         await self._send_snapshot(sid, state, status)
         for event in held:
@@ -172,7 +175,7 @@ class Realtime:
                 return {"ok": False, "error": "unknown job"}
             status = await self.queue.cancel(job_id)
         except QueueUnavailable:
-            return {"ok": False, "error": "service unavailable, try again"}
+            return {"ok": False, "error": UNAVAILABLE, "retry": True}
         return {"ok": True, "state": status.state.value if status else "unknown"}
 
     # -- room bookkeeping ------------------------------------------------------------------

@@ -67,6 +67,7 @@
 
     // jobId -> { joinedOn: connection counter when last joined, waiters: [resolve] }
     var rooms = new Map();
+    var retryDelay = options.retryDelay || 2000;
     var connectionCount = 0;
     var status = socket.connected ? "connected" : "connecting";
     var statusListeners = [];
@@ -84,8 +85,9 @@
       if (!room) return;
       var waiters = room.waiters;
       room.waiters = [];
-      // Refused, or its terminal event already came: do not re-join it later.
-      if (!ack || ack.ok !== true || room.terminal) rooms.delete(jobId);
+      // Refused for good, or its terminal event already came: do not re-join it later.
+      // A refusal with `retry` (the server's Redis is briefly away) keeps the room.
+      if (!ack || (ack.ok !== true && !ack.retry) || room.terminal) rooms.delete(jobId);
       waiters.forEach(function (resolve) { resolve(ack); });
     }
 
@@ -104,6 +106,11 @@
           return;
         }
         settle(jobId, ack && typeof ack === "object" ? ack : { ok: false, error: "bad ack" });
+        if (ack && ack.ok !== true && ack.retry) {
+          setTimeout(function () {
+            if (rooms.has(jobId) && conn === connectionCount) sendJoin(jobId);
+          }, retryDelay);
+        }
       });
     }
 
