@@ -92,13 +92,6 @@ class QueueConsumer:
         self._fetch_keys = [self.keys[k] for k in (
             "wait", "active", "prioritized", "events", "stalled", "limiter", "delayed", "paused",
             "meta", "pc", "marker")]
-        self._finish_keys = [self.keys[k] for k in (
-            "wait", "active", "prioritized", "events", "stalled", "limiter", "delayed", "paused",
-            "meta", "pc", "completed")]
-
-    @property
-    def active(self) -> int:
-        return len(self._active)
 
     # -- the loop -------------------------------------------------------------------------
 

@@ -75,10 +75,6 @@ class EventStreamReader:
         self.connected = asyncio.Event()
         self.reconnects = 0
 
-    @property
-    def last_ids(self) -> dict[str, str]:
-        return dict(self._last_ids)
-
     async def run(self) -> None:
         """Read until cancelled; a Redis error only pauses it."""
         delay = 0.1

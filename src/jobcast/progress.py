@@ -1,7 +1,7 @@
 """Progress coalescing: a job may call progress() thousands of times a second.
 
-At most one value per interval is forwarded, values only go up, and ``flush()`` sends the
-last one before the job completes. Floods would otherwise cost a Redis script call and a
+At most one value per interval is forwarded, values only go up, and ``finish()`` hands over the
+last one, which goes out with the completion. Floods would otherwise cost a Redis script call and a
 Socket.IO message each, and push terminal events out of the trimmed event stream.
 """
 
@@ -37,10 +37,6 @@ class ProgressCoalescer:
         self._inflight: asyncio.Task[None] | None = None
         self._closed = False
 
-    @property
-    def highest(self) -> float:
-        return max(self._highest, 0.0)
-
     def report(self, value: float) -> None:
         """Record a value (already checked); must be called on the event loop's thread."""
         if self._closed or value <= self._highest:
@@ -62,7 +58,7 @@ class ProgressCoalescer:
     async def _deliver(self, value: float) -> None:
         try:
             await self._send(value)
-        except Exception as err:  # a lost update is not fatal: the final flush resends
+        except Exception as err:  # a lost update is not fatal: finish() hands it over
             log.warning("progress update failed: %s", err)
             if self._pending is None:
                 self._pending = value
@@ -84,12 +80,6 @@ class ProgressCoalescer:
             await asyncio.shield(self._inflight)
         value, self._pending = self._pending, None
         return value
-
-    async def flush(self) -> None:
-        """Stop, then send the last value if it was not sent yet."""
-        value = await self.finish()
-        if value is not None:
-            await self._send(value)
 
     def discard(self) -> None:
         """The job ended without completing: drop what is pending, send nothing more."""

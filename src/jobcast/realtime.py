@@ -102,9 +102,6 @@ class Realtime:
     def room_count(self) -> int:
         return len(self._watchers)
 
-    def watchers(self, job_id: str) -> int:
-        return len(self._watchers.get(job_id, ()))
-
     # -- client → server -------------------------------------------------------------------
 
     async def _on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:

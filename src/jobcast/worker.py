@@ -88,10 +88,6 @@ class JobWorker:
         if any(spec.cpu_bound for spec in jobs):
             preload([jobs_module] if jobs_module else [])
 
-    @property
-    def running(self) -> int:
-        return len(self._running)
-
     async def run(self, stop: asyncio.Event) -> None:
         s = self.settings
         for spec in self.jobs:
