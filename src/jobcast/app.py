@@ -152,9 +152,9 @@ class JobcastApp:
             self._bridge.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._bridge
+        await self.queue.fast.aclose()
         with contextlib.suppress(*REDIS_ERRORS):
             await self.redis.aclose()
-            await self.queue.fast.aclose()
 
 
 def create_app(

@@ -16,6 +16,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import bullmq
@@ -35,6 +36,10 @@ log = logging.getLogger("jobcast.worker")
 _SCRIPTS = {name: Script(loadScript(SCRIPT_DEFINITIONS[name]))
             for name in ("moveToActive", "moveToFinished", "updateProgress", "extendLocks",
                          "moveStalledJobsToWait")}
+# Not in bullmq-python's own list, but shipped with it: releases a job's lock and puts it back
+# at the head of the wait list (Node's worker uses it too).
+_SCRIPTS["moveJobFromActiveToWait"] = Script(
+    (Path(bullmq.__file__).parent / "commands" / "moveJobFromActiveToWait-9.lua").read_text())
 _DRAIN_DELAY_S = 5.0
 _MAX_BLOCK_S = 10.0
 
@@ -218,11 +223,7 @@ class QueueConsumer:
         keys, args = self.queue.scripts.moveToFinishedArgs(
             job, outcome.result, "returnvalue", job.opts.get("removeOnComplete", False),
             "completed", token, fetch_next)
-        calls = []
-        if outcome.progress is not None:
-            calls.append((_SCRIPTS["updateProgress"],
-                          [f"{self._prefix_key}{job.id}", self.keys["events"], self.keys["meta"]],
-                          [job.id, orjson.dumps(outcome.progress).decode()]))
+        calls = [] if outcome.progress is None else [self._progress_call(job.id, outcome.progress)]
         calls.append((_SCRIPTS["moveToFinished"], keys, args))
         reply = (await self._fast.run_many(calls))[-1]
         if isinstance(reply, Exception):
@@ -230,7 +231,6 @@ class QueueConsumer:
         if isinstance(reply, int) and reply < 0:
             raise RuntimeError(f"BullMQ refused the completion (code {reply}); "
                                "another worker may own the job now")
-        self._active.pop(job.id, None)
         # The next job (if any) is locked with this same token, as in Node's worker.
         return self._job_from(reply, token) if fetch_next else None
 
@@ -240,21 +240,30 @@ class QueueConsumer:
             await job.moveToFailed(err, token)
         except Exception as problem:
             log.warning("job %s %s: could not record its failure: %s", self.name, job.id, problem)
-        finally:
-            self._active.pop(job.id, None)
 
     async def _hand_back_fetched(self, job: bullmq.Job) -> None:
         """A job fetched while closing: give it straight back to the queue."""
-        from .handback import hand_back
+        try:
+            await self.hand_back(job.id, job.token or "")
+        finally:
+            self._active.pop(job.id, None)
 
-        await hand_back(self.queue.client, self.keys, job.id, job.token or "")
-        self._active.pop(job.id, None)
+    async def hand_back(self, job_id: str, token: str) -> None:
+        """Release the job's lock and move it from active to the head of wait (BullMQ's
+        moveJobFromActiveToWait, which also emits its "waiting" event)."""
+        keys = [self.keys[k] for k in ("active", "wait", "stalled", "paused", "meta", "limiter",
+                                       "prioritized", "marker", "events")]
+        await self._fast.run(_SCRIPTS["moveJobFromActiveToWait"], keys,
+                             [job_id, token, f"{self._prefix_key}{job_id}"])
+
+    def _progress_call(self, job_id: str, value: float) -> tuple[Script, list[Any], list[Any]]:
+        """BullMQ's updateProgress: store it on the job and publish the progress event."""
+        return (_SCRIPTS["updateProgress"],
+                [f"{self._prefix_key}{job_id}", self.keys["events"], self.keys["meta"]],
+                [job_id, orjson.dumps(value).decode()])
 
     async def send_progress(self, job_id: str, value: float) -> None:
-        """BullMQ's updateProgress: store it on the job and publish the progress event."""
-        await self._fast.run(_SCRIPTS["updateProgress"],
-                             [f"{self._prefix_key}{job_id}", self.keys["events"], self.keys["meta"]],
-                             [job_id, orjson.dumps(value).decode()])
+        await self._fast.run(*self._progress_call(job_id, value))
 
     # -- locks and stalls -----------------------------------------------------------------
 

@@ -11,6 +11,7 @@ queue, so none is lost.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import socket
@@ -27,7 +28,6 @@ from .child import ChildCrashed, ChildError, clean_reason, preload, run_in_child
 from .consumer import Outcome, QueueConsumer
 from .context import JobContext, JobInfo
 from .errors import JobCancelled, JobFailed
-from .handback import hand_back
 from .progress import ProgressCoalescer
 from .redis_client import REDIS_ERRORS, REDIS_FAULTS, connect
 from .registry import Jobs, JobSpec
@@ -150,8 +150,9 @@ class JobWorker:
             if job.progress:  # this run starts from 0, for late joiners' snapshots too
                 await self._consumers[spec.name].send_progress(job_id, 0)
         info = JobInfo(job_id, spec.name, job.attemptsMade + 1, self.settings.results_path)
-        coalescer = ProgressCoalescer(self._progress_sender(spec.name, job_id),
-                                      self.settings.progress_interval_ms / 1000)
+        coalescer = ProgressCoalescer(
+            functools.partial(self._consumers[spec.name].send_progress, job_id),
+            self.settings.progress_interval_ms / 1000)
         task = asyncio.ensure_future(self._call(spec, job.data, info, coalescer))
         running = RunningJob(task)
         self._running[job_id] = running
@@ -216,20 +217,11 @@ class JobWorker:
         parsed = spec.parse(data)
         return await asyncio.to_thread(spec.handler, ctx, parsed)
 
-    def _progress_sender(self, queue: str, job_id: str) -> Any:
-        consumer = self._consumers[queue]
-
-        async def send(value: float) -> None:
-            await consumer.send_progress(job_id, value)
-
-        return send
-
     async def _give_back(self, spec: JobSpec, job_id: str, token: str) -> None:
-        consumer = self._consumers[spec.name]
         try:
-            await hand_back(self.redis, consumer.keys, job_id, token)
+            await self._consumers[spec.name].hand_back(job_id, token)
             log.info("handed job %s %s back to the queue", spec.name, job_id)
-        except REDIS_ERRORS as err:
+        except REDIS_FAULTS as err:
             # Its lock will expire and the stalled check puts it back: later, but not lost.
             log.warning("could not hand back job %s: %s", job_id, err)
 
@@ -258,7 +250,6 @@ class JobWorker:
                 await asyncio.sleep(1)
             finally:
                 await pubsub.aclose()
-
 
     async def _sweep_cancels(self) -> None:
         """The cancel channel is instant but can miss a message (a job not registered yet,
