@@ -2,31 +2,32 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-VENDOR := src/jobcast/static/vendor
+VENDOR := src/jobcast/client/vendor
 
-.PHONY: install up test bench lint clean
+.PHONY: install up test test-fast bench lint clean
 
 install: $(BIN)/jobcast $(VENDOR)/socket.io.min.js
 
-$(BIN)/jobcast: pyproject.toml
+$(BIN)/jobcast: pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $@
 
-# socket.io-client comes from npm, pinned by package-lock.json; it is copied into the
-# package's static folder (git-ignored) so the page works with no internet.
-$(VENDOR)/socket.io.min.js: package-lock.json
-	npm ci --no-audit --no-fund --silent
-	mkdir -p $(VENDOR)
-	cp node_modules/socket.io-client/dist/socket.io.min.js $(VENDOR)/
-	cp node_modules/socket.io-client/dist/socket.io.min.js.map $(VENDOR)/ 2>/dev/null || true
+# socket.io-client comes from npm, pinned by package-lock.json; the package build copies it
+# into the client folder (git-ignored) so the page works with no internet.
+$(VENDOR)/socket.io.min.js: package-lock.json setup.py
+	$(BIN)/python -c "import runpy; runpy.run_path('setup.py', run_name='jobcast_build')['build_browser_client']()"
 
 up: install
 	$(BIN)/jobcast up
 
 test: install
 	$(BIN)/pytest -q $(PYTEST_ARGS)
+
+# The fast tier: no real processes beyond one redis-server (under a minute).
+test-fast: install
+	$(BIN)/pytest -q -m "not e2e" $(PYTEST_ARGS)
 
 bench: install
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
@@ -36,4 +37,4 @@ lint: install
 	$(BIN)/mypy src
 
 clean:
-	rm -rf $(VENV) node_modules $(VENDOR) .jobcast
+	rm -rf $(VENV) node_modules $(VENDOR) .jobcast build dist

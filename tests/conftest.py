@@ -1,17 +1,44 @@
-"""Shared fixtures: one real redis-server, one `jobcast web` and one `jobcast worker` per session.
+"""Shared fixtures: one real redis-server, and one `jobcast web` + `jobcast worker` on the
+sample jobs, per session. Tests that break things build their own Stack (tests/support).
 
-Tests that break things (kill a worker, restart Redis) build their own with helpers.py.
+Tests under tests/e2e/ are marked ``e2e`` (real processes); ``pytest -m "not e2e"`` runs the
+fast tier.
 """
 
 from __future__ import annotations
 
+import asyncio
+import os
+import shutil
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
-from helpers import Proc, RedisServer, Watcher, Web, jobcast_env
+from support import RedisServer, Stack, Watcher
+
+E2E = Path(__file__).parent / "e2e"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if E2E in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.e2e)
+
+
+def require_tool(name: str, hint: str) -> str:
+    """The tool's path; skipped on a user's machine without it, a failure in CI."""
+    path = shutil.which(name) or (f"/usr/sbin/{name}" if os.access(f"/usr/sbin/{name}", os.X_OK)
+                                  else None)
+    if path:
+        return path
+    message = f"{name} is not installed ({hint})"
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{message}; CI must have it", pytrace=False)
+    pytest.skip(message)
 
 
 @pytest.fixture(scope="session")
@@ -21,25 +48,13 @@ def redis_server() -> Iterator[RedisServer]:
     server.stop()
 
 
-@dataclass
-class Stack:
-    redis: RedisServer
-    web: Web
-    worker: Proc
-
-    @property
-    def url(self) -> str:
-        return self.web.url
-
-
 @pytest.fixture(scope="session")
 def stack(redis_server: RedisServer) -> Iterator[Stack]:
-    env = jobcast_env(redis_server.url)
-    worker = Proc(["worker"], env).start()
-    web = Web(env).start()
-    yield Stack(redis_server, web, worker)
-    web.stop()
-    worker.stop()
+    stack = Stack(redis_server, JOBCAST_DEMO_PAGE="true")
+    stack.start_worker()
+    stack.start_web()
+    yield stack
+    stack.stop()
 
 
 @pytest.fixture
@@ -55,7 +70,39 @@ async def watcher(stack: Stack) -> AsyncIterator[Watcher]:
     await w.close()
 
 
-async def start_job(http: httpx.AsyncClient, job: str, data: object) -> str:
-    response = await http.post(f"/api/{job}", json=data)
-    assert response.status_code == 202, response.text
-    return str(response.json()["jobId"])
+@dataclass
+class InProcess:
+    """jobcast's web app and worker in the test's own process, on a real redis-server."""
+
+    app: Any
+    worker: Any
+    http: httpx.AsyncClient
+    db: Any
+
+
+@pytest.fixture(scope="session")
+async def inproc(redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory,
+                 ) -> AsyncIterator[InProcess]:
+    """The HTTP contract in-process (httpx's ASGI transport), with an in-process worker for
+    the async and thread jobs, on database 1 of the session's redis-server."""
+    from jobcast import Settings, create_app, load_jobs
+    from jobcast.worker import JobWorker
+
+    settings = Settings(redis_url=redis_server.url.replace("/0", "/1"), lock_duration_ms=5000,
+                        stalled_interval_ms=2000, shutdown_grace_s=2,
+                        results_dir=tmp_path_factory.mktemp("results"))
+    jobs = load_jobs("sample_jobs:jobs")
+    app = create_app(jobs, settings)
+    async_jobs = jobs.only([s.name for s in jobs if not s.cpu_bound])
+    worker = JobWorker(async_jobs, settings)
+    stop = asyncio.Event()
+    running = asyncio.ensure_future(worker.run(stop))
+    transport = httpx.ASGITransport(app=app)
+    db = redis_server.client(db=1)
+    async with httpx.AsyncClient(transport=transport, base_url="http://jobcast.test",
+                                 timeout=10) as client:
+        yield InProcess(app, worker, client, db)
+    stop.set()
+    await running
+    await app.stop()
+    db.close()

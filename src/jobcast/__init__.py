@@ -1,13 +1,13 @@
 """jobcast: heavy work off the request path, with live progress in the browser."""
 
-from .access import Access, Client
-from .app import JobcastApp, create_app
+from ._version import __version__
 from .context import JobContext
 from .errors import ConfigError, InvalidInput, JobCancelled, JobcastError, JobFailed
 from .queue import JobQueue
 from .registry import Jobs, JobSpec, load_jobs
 from .settings import Settings
 from .status import JobState, JobStatus
+from .web import Access, Client, JobcastApp, create_app
 
 __all__ = [
     "Access",
@@ -22,10 +22,10 @@ __all__ = [
     "JobState",
     "JobStatus",
     "JobcastApp",
-    "Jobs",
     "JobcastError",
+    "Jobs",
     "Settings",
+    "__version__",
     "create_app",
     "load_jobs",
 ]
-__version__ = "0.1.0"

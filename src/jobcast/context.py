@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .progress import checked_percent
+_FILE_SAFE_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
+
+
+def checked_percent(value: object) -> float:
+    """A progress value as a float in 0..100, or a TypeError/ValueError that says why."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"progress must be a number from 0 to 100, not {type(value).__name__}")
+    if math.isnan(value):
+        raise ValueError("progress must be a number from 0 to 100, not NaN")
+    number = min(100.0, max(0.0, float(value)))
+    return int(number) if number.is_integer() else round(number, 2)
 
 
 @dataclass(frozen=True)
@@ -72,5 +84,8 @@ class JobContext:
         """
         if not suffix.startswith(".") or "/" in suffix or "\\" in suffix or len(suffix) > 16:
             raise ValueError(f"a result suffix looks like '.pdf', not {suffix!r}")
+        if not _FILE_SAFE_ID.fullmatch(self.job_id):
+            raise ValueError(f"job id {self.job_id!r} cannot name a file; result files need ids "
+                             "of letters, digits, '_' and '-' (jobcast's own ids are)")
         self._info.results_dir.mkdir(parents=True, exist_ok=True)
         return self._info.results_dir / f"{self.job_id}{suffix}"

@@ -13,10 +13,16 @@ class ConfigError(JobcastError):
     """The application's jobs or settings are wrong; raised at start-up, never at run time."""
 
 
-class UnknownJobType(JobcastError):
+class UnknownJob(JobcastError):
+    """A request named a job the registry does not have."""
+
     def __init__(self, name: str, known: list[str]) -> None:
         super().__init__(f"unknown job {name!r}; known jobs: {', '.join(known) or 'none'}")
         self.name = name
+
+
+UnknownJobType = UnknownJob
+"""Deprecated alias (0.1), kept for one release."""
 
 
 class InvalidInput(JobcastError):
@@ -28,15 +34,23 @@ class InvalidInput(JobcastError):
 
 
 class QueueUnavailable(JobcastError):
-    """Redis could not be reached; nothing was enqueued."""
+    """Redis could not be reached or refused the command; nothing was written."""
 
 
 class JobFailed(JobcastError):
-    """Raise it from a job handler to fail the job with exactly this message as its reason."""
+    """Raise it from a handler to fail the job with exactly this message as its reason.
+
+    With ``retry=False`` the job fails at once, whatever attempts are left (BullMQ's
+    UnrecoverableError).
+    """
+
+    def __init__(self, reason: str, *, retry: bool = True) -> None:
+        super().__init__(reason)
+        self.retry = retry
 
 
 class JobCancelled(JobcastError):
-    """Raised inside a job when it was cancelled; the job fails with reason "cancelled"."""
+    """Raise it from a handler that noticed ``ctx.cancelled``: the job ends as cancelled."""
 
     def __init__(self) -> None:
         super().__init__("cancelled")

@@ -1,8 +1,8 @@
-"""Job ids are capabilities: 128 random bits, URL-safe, checked at every entry point.
+"""Job ids are capabilities: jobcast's own are 128 random bits, and every id is checked at
+every entry point before it reaches Redis.
 
-BullMQ's default ids are a counter, so anyone could guess another user's job. Ours are
-22 characters of base64url (``secrets.token_urlsafe(16)``); anything else is refused before
-it reaches Redis.
+BullMQ's default ids are a counter, so anyone could guess another user's job. jobcast's are 22
+characters of base64url (``secrets.token_urlsafe(16)``).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import secrets
 
-_JOB_ID = re.compile(r"[A-Za-z0-9_-]{22}")
+_OWN = re.compile(r"[A-Za-z0-9_-]{22}")
 
 
 def new_job_id() -> str:
@@ -18,4 +18,5 @@ def new_job_id() -> str:
 
 
 def is_job_id(value: object) -> bool:
-    return isinstance(value, str) and _JOB_ID.fullmatch(value) is not None
+    """An id jobcast accepts at its entry points (API, sockets, results)."""
+    return isinstance(value, str) and _OWN.fullmatch(value) is not None

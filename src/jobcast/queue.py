@@ -1,57 +1,72 @@
-"""The producer side: enqueue, read status, cancel — over one bullmq Queue per job name.
+"""The producer side: enqueue, read status, cancel — on BullMQ's scripts, one queue per job
+(or per shared ``queue=``).
 
-Used by the web process (and by any Python code that wants to start jobs). Job ids are
-ours (random, see ids.py), never BullMQ's counter.
+Used by the web process, the CLI and any Python code that starts jobs. Job ids are ours
+(random, see ids.py), never BullMQ's counter.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import asyncio
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import bullmq
-from bullmq.redis_connection import SCRIPT_DEFINITIONS, loadScript
-from redis.asyncio import Redis
+import orjson
 from redis.exceptions import RedisError
 
-from . import keys
+from . import names
+from ._bullmq import QueueKeys, calls
 from .errors import JobcastError, QueueUnavailable
 from .ids import is_job_id, new_job_id
-from .redis_client import REDIS_ERRORS, REDIS_FAULTS
-from .registry import Jobs
-from .resp import FastRedis, Script
+from .redis import REDIS_ERRORS, FastRedis
+from .registry import Jobs, JobSpec
 from .results import find_result
 from .settings import Settings
-from .status import CANCELLED_REASON, FIELDS, OWNER_FIELD, JobState, JobStatus
+from .status import FIELDS, JobState, JobStatus
 
-_ADD_JOB = Script(loadScript(SCRIPT_DEFINITIONS["addStandardJob"]))
-_ADD_JOB_KEYS = ["wait", "paused", "meta", "id", "completed", "delayed", "active", "events",
-                 "marker"]
+_STATES = {"active": JobState.ACTIVE, "delayed": JobState.DELAYED}
+_CANCEL_WAIT_S = 5.0
+
+
+class CannotCancel(JobcastError):
+    """The job runs on a worker jobcast cannot stop (another BullMQ worker, e.g. Node's)."""
+
+
+@dataclass(frozen=True)
+class CancelResult:
+    status: JobStatus
+    stopped: bool
+    """False while the worker has not recorded the cancel yet (it was asked to)."""
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _unavailable(err: Exception) -> QueueUnavailable:
+    return QueueUnavailable(f"Redis is unreachable or refused: {err}")
 
 
 class JobQueue:
     """Example usage::
 
-        queue = JobQueue(jobs, settings, redis)
+        queue = JobQueue(jobs, settings)
         job_id = await queue.enqueue("report", {"title": "Q3", "pages": 20})
         status = await queue.status(job_id)
     """
 
-    def __init__(self, jobs: Jobs, settings: Settings, redis: Redis) -> None:
+    def __init__(self, jobs: Jobs, settings: Settings, fast: FastRedis | None = None) -> None:
         self.jobs = jobs
         self.settings = settings
-        self.redis = redis
-        assert settings.redis_url
-        # The two hot calls (enqueue, status) go through the lean pipelined client.
-        self.fast = FastRedis(settings.redis_url)
-        opts: dict[str, Any] = {"connection": redis, "prefix": settings.prefix}
-        self._queues = {spec.name: bullmq.Queue(spec.name, opts) for spec in jobs}
-        self._job_opts = {spec.name: self._options(spec.name) for spec in jobs}
+        self.fast = fast or FastRedis(settings.redis_target("the web"))
+        self.queues = jobs.queues()
+        self.keys = {queue: QueueKeys(settings.prefix, queue) for queue in self.queues}
+        self._opts = {spec.name: self._options(spec) for spec in jobs}
 
-    def _options(self, name: str) -> dict[str, Any]:
-        spec, s = self.jobs[name], self.settings
+    def _options(self, spec: JobSpec) -> dict[str, Any]:
+        s = self.settings
         opts: dict[str, Any] = {
             "attempts": spec.attempts,
             "removeOnComplete": {"count": s.keep_completed, "age": s.keep_age_s},
@@ -61,125 +76,155 @@ class JobQueue:
             opts["backoff"] = {"type": "exponential", "delay": spec.backoff_ms}
         return opts
 
+    def job_name(self, queue: str, stored_name: str | None) -> str:
+        """The registered job a stored job belongs to (its Socket.IO event prefix)."""
+        specs = self.queues.get(queue, [])
+        if len(specs) == 1:
+            return specs[0].name
+        return stored_name or queue
+
     async def prepare(self) -> None:
         """Bound every queue's event stream (BullMQ reads the cap from the queue's meta hash)."""
+        replies = await self._send(*[("HSET", k.meta, "opts.maxLenEvents",
+                                      str(self.settings.max_events)) for k in self.keys.values()])
+        del replies
+
+    async def _send(self, *commands: tuple[Any, ...]) -> list[Any]:
         try:
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for name in self._queues:
-                    pipe.hset(f"{self.settings.prefix}:{name}:meta", "opts.maxLenEvents",
-                              str(self.settings.max_events))
-                await pipe.execute()
+            replies = await self.fast.pipeline(*commands)
         except REDIS_ERRORS as err:
-            raise QueueUnavailable(f"Redis is unreachable: {err}") from err
+            raise _unavailable(err) from err
+        for reply in replies:
+            if isinstance(reply, (RedisError, OSError)):  # LOADING, READONLY, OOM...
+                raise _unavailable(reply)
+        return replies
+
+    # -- enqueue ---------------------------------------------------------------------------
 
     async def enqueue(self, name: str, payload: Any, owner: str | None = None) -> str:
-        """Validate ``payload`` for job ``name`` and add it; returns the new job's id.
+        """Validate ``payload`` (JSON text, or a decoded value) for job ``name`` and add it;
+        returns the new job's id.
 
         ``owner`` (if the app tracks owners) is stored with the job in the same transaction.
-        Raises UnknownJobType, InvalidInput, or QueueUnavailable (nothing was added).
+        Raises UnknownJob, InvalidInput, or QueueUnavailable (nothing was added).
         """
         spec = self.jobs[name]
-        data = spec.dump(spec.parse(payload))
+        parsed = spec.parse_json(payload) if isinstance(payload, (bytes, str)) else \
+            spec.parse(payload)
         job_id = new_job_id()
-        queue = self._queues[name]
-        job = bullmq.Job(queue, name, data, {**self._job_opts[name], "jobId": job_id})
-        # BullMQ's addStandardJob script, exactly as bullmq's Queue.add would call it.
-        add = (_ADD_JOB, queue.scripts.getKeys(_ADD_JOB_KEYS),
-               [*queue.scripts.addJobArgs(job), job.timestamp])
+        keys = self.keys[spec.queue]
+        add = calls.add_job(keys, job_id, name, spec.dump(parsed),
+                            {**self._opts[name], "jobId": job_id}, _now_ms())
         try:
             if owner is None:
                 replies = await self.fast.run_many([add])
             else:  # the owner is written in the same transaction as the job
-                owner_key = keys.job_key(self.settings.prefix, name, job_id)
                 replies = await self.fast.run_many(
-                    [add], then=[("HSET", owner_key, OWNER_FIELD, owner)], atomic=True)
+                    [add], then=[("HSET", keys.job(job_id), names.OWNER_FIELD, owner)],
+                    atomic=True)
         except REDIS_ERRORS as err:
-            raise QueueUnavailable(f"Redis is unreachable: {err}") from err
-        if isinstance(replies[0], RedisError):  # LOADING, READONLY, OOM...: not added
-            raise QueueUnavailable(f"Redis refused the job: {replies[0]}")
+            raise _unavailable(err) from err
+        if isinstance(replies[0], (RedisError, OSError)):  # LOADING, READONLY, OOM: not added
+            raise _unavailable(replies[0])
         if replies[0] != job_id:
             raise JobcastError(f"BullMQ did not add the job: {replies[0]!r}")
         return job_id
+
+    # -- status ----------------------------------------------------------------------------
 
     async def status(self, job_id: str) -> JobStatus | None:
         """The job's current status, or None for an unknown (or malformed, or expired) id."""
         if not is_job_id(job_id):
             return None
-        names = list(self._queues)
-        try:
-            *rows, cancel_mark = await self.fast.pipeline(
-                *[("HMGET", keys.job_key(self.settings.prefix, name, job_id), *FIELDS)
-                  for name in names],
-                ("GET", keys.cancel_key(job_id)),
-            )
-        except REDIS_ERRORS as err:
-            raise QueueUnavailable(f"Redis is unreachable: {err}") from err
-        for reply in (*rows, cancel_mark):
-            if isinstance(reply, Exception):  # e.g. LOADING while Redis restarts
-                raise QueueUnavailable(f"Redis could not answer: {reply}")
-        for name, values in zip(names, rows, strict=True):
+        queues = list(self.keys)
+        replies = await self._send(
+            *[("HMGET", self.keys[q].job(job_id), "name", *FIELDS) for q in queues],
+            *[("GET", names.cancel_key(q, job_id)) for q in queues])
+        rows, records = replies[:len(queues)], replies[len(queues):]
+        for queue, values, record in zip(queues, rows, records, strict=True):
             if any(v is not None for v in values):
-                status = JobStatus.from_fields(job_id, name, values)
-                if cancel_mark and not status.state.is_terminal:
-                    # Cancel asked, the worker has not stopped it yet: say so already.
-                    return status.with_state(JobState.CANCELLED)
-                return status
-        if cancel_mark:
-            # A waiting job that was cancelled is removed from its queue; the mark remains.
-            job, _, owner = cancel_mark.partition(":")
-            return JobStatus(job_id, job, JobState.CANCELLED, reason=CANCELLED_REASON,
-                             owner=owner or None)
+                return JobStatus.from_fields(job_id, self.job_name(queue, values[0]), values[1:])
+            if record:
+                # A waiting job that was cancelled is removed from its queue; the record stays.
+                return JobStatus.cancelled_record(job_id, _record(record))
         return None
 
     async def last_reason(self, status: JobStatus) -> str | None:
         """Why the job's last attempt failed (it may be retrying now)."""
+        queue = self.jobs[status.job].queue if status.job in self.jobs else status.job
         try:
-            reason: str | None = await self.fast.call(
-                "HGET", keys.job_key(self.settings.prefix, status.job, status.job_id), "failedReason")
-            return reason
-        except REDIS_FAULTS:
+            (reason,) = await self._send(("HGET", self.keys[queue].job(status.job_id),
+                                          "failedReason"))
+        except (QueueUnavailable, KeyError):
             return None
+        return reason if isinstance(reason, str) else None
 
     async def exact_state(self, status: JobStatus) -> JobStatus:
         """Refine a non-terminal status with BullMQ's own state (waiting, delayed, active)."""
         if status.state.is_terminal:
             return status
+        keys = self.keys[self._queue_of(status)]
         try:
-            state = await self._queues[status.job].backend.getState(status.job_id)
-        except REDIS_ERRORS as err:
-            raise QueueUnavailable(f"Redis is unreachable: {err}") from err
-        mapped = {"active": JobState.ACTIVE, "delayed": JobState.DELAYED}.get(state, JobState.WAITING)
-        return status.with_state(mapped)
+            state = await self.fast.run(*calls.get_state(keys, status.job_id))
+        except (*REDIS_ERRORS, RedisError) as err:
+            raise _unavailable(err) from err
+        return status.with_state(_STATES.get(state, JobState.WAITING))
 
-    async def cancel(self, job_id: str) -> JobStatus | None:
-        """Stop a job: a waiting one is removed, a running one is stopped by its worker.
+    def _queue_of(self, status: JobStatus) -> str:
+        return self.jobs[status.job].queue if status.job in self.jobs else status.job
 
-        Returns the status after the request, or None if the job is unknown.
-        """
+    # -- cancel ----------------------------------------------------------------------------
+
+    async def cancel(self, job_id: str, wait_s: float = _CANCEL_WAIT_S) -> CancelResult | None:
+        """Stop a job: a waiting one is removed, a running one is stopped by its worker (this
+        waits up to ``wait_s`` for the worker to record it). None if the job is unknown;
+        CannotCancel if a worker other than jobcast's runs it."""
         status = await self.status(job_id)
         if status is None or status.state.is_terminal:
-            return status
-        ttl = self.settings.keep_age_s
+            return None if status is None else CancelResult(status, True)
+        queue = self._queue_of(status)
+        keys = self.keys[queue]
+        record = orjson.dumps({"job": status.job, "owner": status.owner,
+                               "createdAt": status.created_at, "finishedAt": _now_ms()})
+        mark = names.cancel_key(queue, job_id)
+        await self._send(("SET", mark, record, "EX", self.settings.keep_age_s))
         try:
-            mark = f"{status.job}:{status.owner or ''}"
-            await self.redis.set(keys.cancel_key(job_id), mark, ex=ttl)
-            removed = await self._queues[status.job].backend.remove(job_id, True)
-            if removed:
-                # It had not started: removing it is the whole cancel. Tell the watchers
-                # through the queue's own event stream, which every web process reads.
-                await self.redis.xadd(
-                    keys.events_key(self.settings.prefix, status.job),
-                    {"event": "failed", "jobId": job_id, "failedReason": CANCELLED_REASON,
-                     "prev": "waiting"},
-                    maxlen=self.settings.max_events, approximate=True,
-                )
-            else:
-                await self.redis.publish(keys.CANCEL_CHANNEL, job_id)
-        except REDIS_ERRORS as err:
-            raise QueueUnavailable(f"Redis is unreachable: {err}") from err
-        return dataclasses.replace(status, state=JobState.CANCELLED, reason=CANCELLED_REASON,
-                                   finished_at=int(time.time() * 1000))
+            removed = await self.fast.run(*calls.remove_job(keys, job_id))
+        except (*REDIS_ERRORS, RedisError) as err:
+            raise _unavailable(err) from err
+        if removed == 1:  # it had not started: removing it (event "removed") is the cancel
+            return CancelResult(JobStatus.cancelled_record(job_id, _record(record)), True)
+        (token,) = await self._send(("GET", keys.lock(job_id)))
+        if token and not str(token).startswith(names.TOKEN_PREFIX):
+            await self._send(("DEL", mark))
+            raise CannotCancel("this job is running on a worker jobcast cannot stop (not a "
+                               "jobcast worker); it will finish there")
+        await self._send(("PUBLISH", names.CANCEL_CHANNEL, names.cancel_message(queue, job_id)))
+        return await self._await_end(job_id, wait_s)
+
+    async def _await_end(self, job_id: str, wait_s: float) -> CancelResult:
+        """Poll (briefly) until the worker has recorded the job's end."""
+        deadline = time.monotonic() + wait_s
+        delay = 0.02
+        while True:
+            status = await self.status(job_id)
+            if status is None:  # removed meanwhile (e.g. by its retention): nothing runs
+                return CancelResult(JobStatus(job_id, "", JobState.CANCELLED), True)
+            if status.state.is_terminal:
+                return CancelResult(status, True)
+            if time.monotonic() > deadline:
+                return CancelResult(await self.exact_state(status), False)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.25)
 
     def result_file(self, job_id: str) -> Path | None:
         """The job's result file, if it wrote one (only ever inside the results folder)."""
         return find_result(self.settings.results_path, job_id)
+
+
+def _record(raw: Any) -> dict[str, Any]:
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return {}
+    return value if isinstance(value, dict) else {}

@@ -1,4 +1,4 @@
-"""A job's state as jobcast reports it, read from BullMQ's job hash."""
+"""A job's state as jobcast reports it, read from BullMQ's job hash (and jobcast's fields in it)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-import orjson
+from ._bullmq import decode_json
+from .names import CANCELLED, OWNER_FIELD, STATE_FIELD
 
 
 class JobState(StrEnum):
@@ -25,15 +26,11 @@ class JobState(StrEnum):
 
 TERMINAL = frozenset({JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED})
 
-CANCELLED_REASON = "cancelled"
-
-# The job hash fields a status needs, in the order HMGET returns them.
 FIELDS = (
     "progress", "returnvalue", "failedReason", "finishedOn", "processedOn", "atm", "timestamp",
-    "jcowner",
+    OWNER_FIELD, STATE_FIELD,
 )
-OWNER_FIELD = "jcowner"
-"""jobcast's own field in the job hash: who started the job, when the app tracks owners."""
+"""The job hash fields a status needs, in the order HMGET returns them."""
 
 
 @dataclass(frozen=True)
@@ -41,7 +38,7 @@ class JobStatus:
     job_id: str
     job: str
     state: JobState
-    progress: float = 0
+    progress: Any = 0
     result: Any = None
     reason: str | None = None
     attempts_made: int = 0
@@ -55,13 +52,14 @@ class JobStatus:
 
         Terminal states come from the hash alone (``finishedOn`` plus ``returnvalue`` or
         ``failedReason``), which is what a late joiner needs; a running job reads as active
-        once a worker picked it up, and as waiting before.
+        once a worker picked it up, and as waiting before. Cancelled is what the worker
+        recorded (``jcstate``), never guessed from the reason's text.
         """
-        progress, returnvalue, reason, finished, processed, attempts, created, owner = values
+        progress, returnvalue, reason, finished, processed, attempts, created, owner, ended = values
         if finished and returnvalue is not None:
             state = JobState.COMPLETED
         elif finished:
-            state = JobState.CANCELLED if reason == CANCELLED_REASON else JobState.FAILED
+            state = JobState.CANCELLED if ended == CANCELLED else JobState.FAILED
         elif processed:
             state = JobState.ACTIVE
         else:
@@ -70,7 +68,7 @@ class JobStatus:
             job_id=job_id,
             job=job,
             state=state,
-            progress=_number(progress),
+            progress=progress_value(decode_json(progress)),
             result=decode_json(returnvalue) if state is JobState.COMPLETED else None,
             reason=reason if state in (JobState.FAILED, JobState.CANCELLED) else None,
             attempts_made=int(attempts or 0),
@@ -78,6 +76,13 @@ class JobStatus:
             finished_at=int(finished) if finished else None,
             owner=owner,
         )
+
+    @classmethod
+    def cancelled_record(cls, job_id: str, record: dict[str, Any]) -> JobStatus:
+        """The status of a waiting job that was cancelled (removed), from its cancel record."""
+        return cls(job_id, str(record.get("job", "")), JobState.CANCELLED, reason=CANCELLED,
+                   created_at=record.get("createdAt"), finished_at=record.get("finishedAt"),
+                   owner=record.get("owner"))
 
     def with_state(self, state: JobState) -> JobStatus:
         return dataclasses.replace(self, state=state)
@@ -96,16 +101,6 @@ class JobStatus:
         }
 
 
-def decode_json(raw: str | None) -> Any:
-    """A JSON field of BullMQ's, decoded; a malformed one is returned as it is."""
-    if raw is None:
-        return None
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return raw
-
-
-def _number(raw: str | None) -> float:
-    value = decode_json(raw)
+def progress_value(value: Any) -> float:
+    """A progress as jobcast reports it: the number BullMQ stored, 0 for anything else."""
     return value if isinstance(value, (int, float)) and not isinstance(value, bool) else 0

@@ -1,0 +1,80 @@
+"""The application's say over who may do what with a job.
+
+jobcast's ids are unguessable, which is enough for many apps. An app that knows its users
+passes ``owner`` (who is this client?) and/or ``authorize`` (may they do this?) to
+``create_app``; both see the HTTP request's or the Socket.IO handshake's headers and cookies.
+With ``owner`` set, a job is visible only to the client that started it: anyone else gets
+"unknown job", exactly as for an id that never existed.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from starlette.requests import cookie_parser
+
+Action = Literal["enqueue", "join", "status", "result", "cancel"]
+
+
+@dataclass(frozen=True)
+class Client:
+    """Who is asking: their headers (lower-case names), cookies and address."""
+
+    headers: Mapping[str, str]
+    cookies: Mapping[str, str]
+    address: str | None = None
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, Any]) -> Client:
+        """From a Socket.IO handshake's WSGI-style environ."""
+        headers = {
+            k[5:].replace("_", "-").lower(): v for k, v in environ.items() if k.startswith("HTTP_")
+        }
+        return cls(headers, cookie_parser(headers.get("cookie", "")), environ.get("REMOTE_ADDR"))
+
+    @classmethod
+    def from_asgi(cls, headers: Mapping[str, str], address: str | None) -> Client:
+        # Starlette's parser reads cookies as browsers send them: one malformed cookie of
+        # another site's does not hide the others (http.cookies drops them all).
+        return cls(headers, cookie_parser(headers.get("cookie", "")), address)
+
+
+@dataclass(frozen=True)
+class Access:
+    action: Action
+    job: str
+    job_id: str | None
+    client: Client
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+OwnerHook = Callable[[Client], "str | None | Awaitable[str | None]"]
+AuthorizeHook = Callable[[Access], "bool | Awaitable[bool]"]
+
+
+@dataclass(frozen=True)
+class AccessPolicy:
+    owner: OwnerHook | None = None
+    authorize: AuthorizeHook | None = None
+
+    async def owner_of(self, client: Client) -> str | None:
+        if self.owner is None:
+            return None
+        return await _maybe_await(self.owner(client))
+
+    async def permits(self, access: Access, job_owner: str | None) -> bool:
+        """True if ``access`` is allowed: same owner (when owners are tracked) and authorized."""
+        if self.owner is not None and access.action != "enqueue":
+            if job_owner is None or job_owner != await self.owner_of(access.client):
+                return False
+        if self.authorize is not None:
+            return bool(await _maybe_await(self.authorize(access)))
+        return True
+
+
+async def _maybe_await(value: Any) -> Any:
+    return await value if inspect.isawaitable(value) else value
+

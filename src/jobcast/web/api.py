@@ -1,0 +1,213 @@
+"""HTTP routes: enqueue, status, cancel, result files, health.
+
+The request path only validates and enqueues; it never runs job code. Errors are JSON
+``{"error": ..., ...}`` with the status codes of DESIGN.md's contract.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import mimetypes
+import os
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import Any, BinaryIO
+
+from fastapi import FastAPI, Request
+from fastapi.responses import Response, StreamingResponse
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from .._version import __version__
+from ..errors import QueueUnavailable
+from ..ids import is_job_id
+from ..queue import CannotCancel, JobQueue
+from ..redis import REDIS_ERRORS
+from ..status import JobState, JobStatus
+from .access import Access, AccessPolicy, Action, Client
+from .enqueue import UNAVAILABLE, Enqueuer, read_body
+from .http import ORJSONResponse, error
+
+
+class Accepted(BaseModel):
+    jobId: str = Field(description="The new job's id: 128 random bits, base64url")
+
+
+class Status(BaseModel):
+    jobId: str
+    job: str
+    state: JobState
+    progress: float
+    result: Any = None
+    reason: str | None = None
+    attemptsMade: int
+    createdAt: int | None = None
+    finishedAt: int | None = None
+    cancelRequested: bool | None = Field(
+        default=None, description="On DELETE: the worker was asked to stop it and has not yet")
+
+
+class ErrorBody(BaseModel):
+    error: str
+    details: list[dict[str, Any]] | None = None
+
+
+_TEXT = {200: "OK", 202: "Accepted", 400: "Malformed JSON", 401: "Not signed in",
+         403: "Not allowed", 404: "Unknown job", 409: "Not possible in the job's state",
+         413: "Body too large", 415: "Not JSON", 422: "Invalid input", 429: "Rate limited",
+         503: "Queue unavailable"}
+
+
+def _responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    return {code: {"description": _TEXT[code], "model": ErrorBody} for code in codes}
+
+
+def build_api(
+    queue: JobQueue,
+    policy: AccessPolicy,
+    enqueuer: Enqueuer,
+    stats: Callable[[], Mapping[str, Any]] = dict,
+    **fastapi: Any,
+) -> FastAPI:
+    api = FastAPI(
+        title="jobcast",
+        version=__version__,
+        summary="Enqueue heavy jobs, follow their progress, fetch their results.",
+        docs_url="/api/docs",
+        openapi_url="/api/openapi.json",
+        redoc_url=None,
+        default_response_class=ORJSONResponse,
+        redirect_slashes=False,
+        **fastapi,
+    )
+
+    @api.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> Response:
+        return error(exc.status_code, str(exc.detail))
+
+    @api.exception_handler(QueueUnavailable)
+    async def unavailable(_: Request, exc: QueueUnavailable) -> Response:
+        status, content, headers = UNAVAILABLE
+        return ORJSONResponse(content, status_code=status, headers=headers)
+
+    def client_of(request: Request) -> Client:
+        return Client.from_asgi(request.headers, request.client.host if request.client else None)
+
+    async def visible(request: Request, job_id: str, action: Action) -> JobStatus | None:
+        """The job, if it exists and this client may do ``action`` with it (else None: the
+        same 404 as an id that never existed)."""
+        status = await queue.status(job_id) if is_job_id(job_id) else None
+        if status is None or not await policy.permits(
+                Access(action, status.job, job_id, client_of(request)), status.owner):
+            return None
+        return status
+
+    async def enqueue(request: Request, job: str) -> Response:
+        body = await read_body(request.receive, enqueuer.max_body)
+        status, content, headers = await enqueuer.handle(
+            job, request.headers.get("content-type", ""), body, client_of(request),
+            request.scope.get("root_path", ""))
+        return ORJSONResponse(content, status_code=status, headers=headers)
+
+    for spec in queue.jobs:
+        schema = spec.input.model_json_schema() if spec.input else {"type": "object"}
+        api.add_api_route(
+            f"/api/{spec.name}", _bound(enqueue, spec.name), methods=["POST"], status_code=202,
+            response_model=Accepted, summary=f"Start a {spec.name} job", tags=["jobs"],
+            openapi_extra={"requestBody": {"required": True,
+                                           "content": {"application/json": {"schema": schema}}}},
+            responses=_responses(400, 401, 403, 404, 413, 415, 422, 429, 503),
+        )
+
+    @api.post("/api/{job}", include_in_schema=False)
+    async def enqueue_unknown(job: str, request: Request) -> Response:
+        return await enqueue(request, job)
+
+    @api.get("/api/jobs/{job_id}", tags=["jobs"], response_model=Status,
+             summary="A job's status (the polling fallback)", responses=_responses(404, 503))
+    async def get_status(job_id: str, request: Request) -> Response:
+        status = await visible(request, job_id, "status")
+        if status is None:
+            return error(404, "unknown job")
+        return ORJSONResponse((await queue.exact_state(status)).to_json())
+
+    @api.delete("/api/jobs/{job_id}", tags=["jobs"], response_model=Status,
+                summary="Cancel a job (202 while its worker has not stopped it yet)",
+                responses={202: {"description": "Asked to stop", "model": Status},
+                           **_responses(404, 409, 503)})
+    async def cancel(job_id: str, request: Request) -> Response:
+        if await visible(request, job_id, "cancel") is None:
+            return error(404, "unknown job")
+        try:
+            result = await queue.cancel(job_id)
+        except CannotCancel as err:
+            return error(409, str(err))
+        if result is None:
+            return error(404, "unknown job")
+        body = result.status.to_json()
+        if not result.stopped:
+            return ORJSONResponse({**body, "cancelRequested": True}, status_code=202)
+        return ORJSONResponse(body)
+
+    @api.get("/api/jobs/{job_id}/result", tags=["jobs"], summary="A job's result file",
+             responses={200: {"description": "The file", "content": {"application/pdf": {}}},
+                        **_responses(404, 409, 503)})
+    async def result_file(job_id: str, request: Request) -> Response:
+        status = await visible(request, job_id, "result")
+        if status is None:
+            return error(404, "unknown job")
+        if status.state is not JobState.COMPLETED:
+            if not status.state.is_terminal:
+                return error(409, f"the job is {status.state.value}; its result is not ready")
+            return error(404, f"the job {status.state.value}; it has no result")
+        path = queue.result_file(job_id)
+        if path is None:
+            return error(404, "this job has no result file (or it expired)")
+        try:
+            # Open before answering: the retention sweep may delete the file at any moment,
+            # and an open file stays readable after it is unlinked.
+            handle = path.open("rb")
+        except FileNotFoundError:
+            return error(404, "this job has no result file (or it expired)")
+        media = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        return StreamingResponse(
+            _read_chunks(handle), media_type=media,
+            headers={"Content-Length": str(os.fstat(handle.fileno()).st_size),
+                     "Content-Disposition":
+                         f'attachment; filename="{status.job}-{job_id[:8]}{path.suffix}"'})
+
+    @api.get("/api/socket", include_in_schema=False)
+    async def socket_ready(request: Request) -> Response:
+        # The seed's clients call this first to boot the socket server; ours is always up.
+        return ORJSONResponse({"ok": True,
+                               "path": f"{request.scope.get('root_path', '')}/socket.io/"})
+
+    @api.get("/healthz", include_in_schema=False)
+    async def healthz() -> Response:
+        return ORJSONResponse({"ok": True})
+
+    @api.get("/readyz", include_in_schema=False)
+    async def readyz() -> Response:
+        started = time.monotonic()
+        try:
+            await queue.fast.call("PING")
+        except REDIS_ERRORS as err:
+            return error(503, f"Redis unreachable: {err}")
+        return ORJSONResponse({"ok": True, "redis_ms": round((time.monotonic() - started) * 1000, 2),
+                               **stats()})
+
+    return api
+
+
+async def _read_chunks(handle: BinaryIO, size: int = 1 << 16) -> AsyncIterator[bytes]:
+    with handle:
+        while chunk := await asyncio.to_thread(handle.read, size):
+            yield chunk
+
+
+def _bound(handler: Any, job: str) -> Any:
+    async def route(request: Request) -> Response:
+        return await handler(request, job)
+
+    route.__name__ = f"enqueue_{job.replace('-', '_')}"
+    return route

@@ -1,0 +1,211 @@
+"""The Socket.IO server: rooms named by job id, joined with ``joinRoom(jobId)``.
+
+The handlers here do the I/O (read the job, ask the access hook) and leave the bookkeeping
+to the bridge's Ledger; the bridge's Relay feeds the live events. Rooms are local to this
+process: every web process reads every event and sends only to its own sockets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from types import SimpleNamespace
+from typing import Any
+
+import orjson
+import socketio
+from engineio.base_server import BaseServer
+
+from ..bridge import Delivery, JoinRefused, Ledger, Relay
+from ..errors import QueueUnavailable
+from ..ids import is_job_id
+from ..queue import CannotCancel, JobQueue
+from ..settings import Settings
+from .access import Access, AccessPolicy, Client
+
+log = logging.getLogger("jobcast.web")
+
+UNAVAILABLE = "service unavailable, try again"
+JOINS_PER_SECOND = 20
+JOIN_BURST = 50
+
+
+class _OrjsonCodec:
+    """python-socketio's JSON hook: orjson is several times faster than json."""
+
+    @staticmethod
+    def dumps(obj: Any, **_: Any) -> str:
+        return orjson.dumps(obj).decode()
+
+    @staticmethod
+    def loads(text: str | bytes, **_: Any) -> Any:
+        return orjson.loads(text)
+
+
+_SAME_ORIGIN = SimpleNamespace(cors_allowed_origins=None)
+
+
+def _origin_check(extra: list[str]) -> Any:
+    """The web's own origin (engine.io's own same-origin rule) plus the configured ones."""
+    allowed = set(extra)
+
+    def check(origin: str | None, environ: dict[str, Any]) -> bool:
+        if origin is None:
+            return True  # not a browser: nothing to protect against
+        if origin.rstrip("/") in allowed:
+            return True
+        own: list[str] = BaseServer._cors_allowed_origins(_SAME_ORIGIN, environ)  # type: ignore[arg-type]
+        return origin in own
+
+    return check
+
+
+class _JoinBudget:
+    """A token bucket per socket: joins past the rate are refused, so a flood of joins from one
+    socket cannot slow everyone's status reads."""
+
+    __slots__ = ("tokens", "at")
+
+    def __init__(self) -> None:
+        self.tokens = float(JOIN_BURST)
+        self.at = time.monotonic()
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(JOIN_BURST, self.tokens + (now - self.at) * JOINS_PER_SECOND)
+        self.at = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
+
+
+class _Serial:
+    """A lock and how many joins use it (it goes when the last one is done)."""
+
+    __slots__ = ("lock", "users")
+
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+        self.users = 0
+
+
+class SocketServer:
+    """The Socket.IO server and its handlers. ``.sio`` is the python-socketio server."""
+
+    def __init__(self, queue: JobQueue, settings: Settings, policy: AccessPolicy) -> None:
+        self.queue = queue
+        self.settings = settings
+        self.policy = policy
+        self.sio = socketio.AsyncServer(
+            async_mode="asgi",
+            cors_allowed_origins=_origin_check(settings.origins) if settings.origins else None,
+            json=_OrjsonCodec,
+            ping_interval=25,
+            ping_timeout=20,
+        )
+        self.ledger = Ledger(settings.rooms_per_socket)
+        self.relay = Relay(self.ledger, queue, self.send)
+        self._budgets: dict[str, _JoinBudget] = {}
+        self._joining: dict[tuple[str, str], _Serial] = {}
+        self.sio.on("connect", self._on_connect)
+        self.sio.on("disconnect", self._on_disconnect)
+        self.sio.on("joinRoom", self._on_join)
+        self.sio.on("leaveRoom", self._on_leave)
+        self.sio.on("cancel", self._on_cancel)
+
+    async def send(self, delivery: Delivery) -> None:
+        """One Socket.IO EVENT packet to one socket.
+
+        Encoded here ("2" + JSON: an EVENT on the default namespace, Socket.IO protocol v5)
+        and handed to Engine.IO directly: python-socketio's emit() spawns a task per
+        recipient, which is most of the cost of a message when there is one recipient.
+        """
+        packet = "2" + orjson.dumps([delivery.event, delivery.payload]).decode()
+        await self.sio.eio.send(delivery.eio_sid, packet)
+
+    # -- client → server -------------------------------------------------------------------
+
+    async def _on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+        eio_sid = self.sio.manager.eio_sid_from_sid(sid, "/")
+        self.ledger.connect(sid, eio_sid, Client.from_environ(environ))
+        self._budgets[sid] = _JoinBudget()
+
+    async def _on_disconnect(self, sid: str, *_: Any) -> None:
+        self.ledger.disconnect(sid)
+        self._budgets.pop(sid, None)
+
+    async def _on_join(self, sid: str, job_id: Any = None, *_: Any) -> dict[str, Any]:
+        book = self.ledger.book(sid)
+        if book is None:
+            return {"ok": False, "error": "not connected"}
+        if not is_job_id(job_id):
+            return {"ok": False, "error": "invalid job id"}
+        budget = self._budgets.get(sid)
+        if budget is not None and not budget.take():
+            return {"ok": False, "error": "too many joins, slow down", "retry": True}
+        # One join of a job at a time per socket: a repeated join waits for the first, so it
+        # can never release events the first one is still holding back.
+        key = (sid, job_id)
+        entry = self._joining.setdefault(key, _Serial())
+        entry.users += 1
+        try:
+            async with entry.lock:
+                return await self._join(sid, book.client, job_id)
+        finally:
+            entry.users -= 1
+            if not entry.users:
+                del self._joining[key]
+
+    async def _join(self, sid: str, client: Client, job_id: str) -> dict[str, Any]:
+        # Enter the room first, then read the state: an event published in between is held
+        # (not lost) until the socket is allowed to see the job.
+        try:
+            self.ledger.begin_join(sid, job_id)
+        except JoinRefused as err:
+            return {"ok": False, "error": str(err)}
+        status, error = None, "unknown job"
+        try:
+            found = await self.queue.status(job_id)
+            if found is not None and await self.policy.permits(
+                    Access("join", found.job, job_id, client), found.owner):
+                status = found
+        except QueueUnavailable:
+            error = UNAVAILABLE
+        except Exception:  # a failing access hook refuses; it never lets anyone in
+            log.exception("access check failed for job %s", job_id)
+        if self.ledger.book(sid) is None:
+            return {"ok": False, "error": "disconnected"}
+        queue = self.queue.jobs[status.job].queue if status and status.job in self.queue.jobs \
+            else status.job if status else None
+        await self.relay.deliver(self.ledger.finish_join(sid, job_id, status, queue))
+        if status is None:
+            if error == UNAVAILABLE:
+                return {"ok": False, "error": error, "retry": True}
+            return {"ok": False, "error": error}
+        return {"ok": True, "state": status.state.value}
+
+    async def _on_leave(self, sid: str, job_id: Any = None, *_: Any) -> dict[str, Any]:
+        if isinstance(job_id, str):
+            self.ledger.leave(sid, job_id)
+        return {"ok": True}
+
+    async def _on_cancel(self, sid: str, job_id: Any = None, *_: Any) -> dict[str, Any]:
+        book = self.ledger.book(sid)
+        if book is None or not is_job_id(job_id):
+            return {"ok": False, "error": "invalid job id"}
+        try:
+            status = await self.queue.status(job_id)
+            if status is None or not await self.policy.permits(
+                Access("cancel", status.job, job_id, book.client), status.owner
+            ):
+                return {"ok": False, "error": "unknown job"}
+            result = await self.queue.cancel(job_id)
+        except QueueUnavailable:
+            return {"ok": False, "error": UNAVAILABLE, "retry": True}
+        except CannotCancel as err:
+            return {"ok": False, "error": str(err)}
+        if result is None:
+            return {"ok": False, "error": "unknown job"}
+        return {"ok": True, "state": result.status.state.value}

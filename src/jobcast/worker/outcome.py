@@ -1,0 +1,36 @@
+"""How one run of a job ended, as a small value the consumer records in one place."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Completed:
+    result_json: str
+    """The handler's return value, already serialised (checked before it is stored)."""
+    progress: float | None = None
+    """The last progress value not yet sent; it travels with the completion."""
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    reason: str
+    """One line for users (the exception's message), stored as BullMQ's failedReason."""
+    retry: bool = True
+    """False: fail now, whatever attempts are left (BullMQ's UnrecoverableError)."""
+    stack: str = ""
+    """The handler's traceback, for the job's stacktrace (the worker's log has it too)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Cancelled:
+    """Someone cancelled the job; it ends as cancelled, never retried."""
+
+
+@dataclass(frozen=True, slots=True)
+class HandedBack:
+    """The worker is stopping: the job goes back to the head of its queue, unharmed."""
+
+
+Outcome = Completed | Failed | Cancelled | HandedBack

@@ -1,0 +1,143 @@
+"""The worker process: runs the registered jobs from their BullMQ queues.
+
+Each queue has its own consumer loop (consumer.py): async jobs run ``concurrency`` at once,
+thread jobs as many in threads of their own, cpu_bound jobs ``cpu_workers`` at once, each in a
+child process. The worker owns what they share: the set of running jobs, the heartbeat, the
+cancel listener, and the shutdown — on SIGTERM active jobs get ``shutdown_grace_s`` to finish,
+then the rest go back to their queue, so none is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+import socket
+import time
+
+from redis.asyncio import Redis
+
+from ..redis import REDIS_ERRORS, FastRedis, connect
+from ..registry import Jobs
+from ..results import sweep_forever
+from ..settings import Settings
+from . import heartbeat
+from .cancels import listen_for_cancels, sweep_cancel_records
+from .child import preload
+from .consumer import QueueConsumer
+from .outcome import Cancelled, Completed, Failed, HandedBack, Outcome
+from .runner import Runner
+from .running import RunningJob, RunningJobs
+from .threads import HandlerThreads
+
+log = logging.getLogger("jobcast.worker")
+
+BLOCKING_READ_TIMEOUT_S = 30.0
+"""Longer than the longest wait for the queue's marker (10 s), so waiting is not a timeout."""
+
+
+class JobWorker:
+    """Runs the jobs of a registry until ``stop`` is set.
+
+    Example usage::
+
+        stop = asyncio.Event()
+        await JobWorker(jobs, settings).run(stop)
+    """
+
+    def __init__(self, jobs: Jobs, settings: Settings, jobs_module: str | None = None) -> None:
+        self.target = settings.redis_target("the worker")
+        self.jobs = jobs
+        self.settings = settings
+        self.redis: Redis = connect(self.target)
+        self.fast = FastRedis(self.target)
+        self.running = RunningJobs()
+        self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+        self.consumers: dict[str, QueueConsumer] = {}
+        self._blocking: list[Redis] = []
+        thread_slots = sum(self._concurrency(specs[0].runs_in, specs[0].concurrency)
+                           for specs in jobs.queues().values() if specs[0].runs_in == "thread")
+        self.threads = HandlerThreads(max(1, thread_slots))
+        self.runner = Runner(settings, self.threads)
+        if any(spec.cpu_bound for spec in jobs):
+            preload([jobs_module] if jobs_module else [])
+
+    def _concurrency(self, runs_in: str, own: int | None) -> int:
+        if own:
+            return own
+        return self.settings.cpu_workers if runs_in == "process" else self.settings.concurrency
+
+    async def run(self, stop: asyncio.Event) -> None:
+        s = self.settings
+        for queue, specs in self.jobs.queues().items():
+            blocking = connect(self.target, read_timeout=BLOCKING_READ_TIMEOUT_S)
+            self._blocking.append(blocking)
+            concurrency = max(self._concurrency(spec.runs_in, spec.concurrency) for spec in specs)
+            consumer = QueueConsumer(queue, specs, s, self.fast, blocking, self.runner,
+                                     self.running, concurrency, self.worker_id)
+            consumer.on_finished = self._log_finished
+            self.consumers[queue] = consumer
+        loops = [asyncio.ensure_future(c.run()) for c in self.consumers.values()]
+        helpers = [
+            asyncio.ensure_future(heartbeat.beat(self.redis, lambda: str(len(self.running)))),
+            asyncio.ensure_future(listen_for_cancels(self.redis, self.running)),
+            asyncio.ensure_future(sweep_cancel_records(self.fast, self.running)),
+            asyncio.ensure_future(sweep_forever(s.results_path, s.result_ttl_s)),
+        ]
+        log.info("worker %s ready: %s", os.getpid(),
+                 ", ".join(f"{c.name}×{c.concurrency}" for c in self.consumers.values()))
+        try:
+            await stop.wait()
+        finally:
+            await self._shutdown()
+            for task in helpers + loops:
+                task.cancel()
+            await asyncio.gather(*helpers, *loops, return_exceptions=True)
+            try:
+                async with asyncio.timeout(2):
+                    await self.redis.delete(heartbeat.heartbeat_key())
+            except (TimeoutError, *REDIS_ERRORS):
+                pass
+            await self.fast.aclose()
+            for client in (self.redis, *self._blocking):
+                await client.aclose()
+            if self.threads.abandoned:
+                log.warning("%d handler thread(s) still running at exit are left behind",
+                            self.threads.abandoned)
+            log.info("worker %s stopped", os.getpid())
+
+    async def _shutdown(self) -> None:
+        """Let active jobs finish for the grace period, then hand the rest back to the queue."""
+        closing = asyncio.ensure_future(
+            asyncio.gather(*(c.close() for c in self.consumers.values())))
+        if len(self.running):
+            log.info("stopping: waiting up to %gs for %d active job(s)",
+                     self.settings.shutdown_grace_s, len(self.running))
+        done, _ = await asyncio.wait({closing}, timeout=self.settings.shutdown_grace_s)
+        if not done:
+            log.warning("handing %d unfinished job(s) back to the queue", len(self.running))
+            for running in self.running:
+                running.hand_back()
+            # Handing back is a few Redis calls; if Redis is gone too, the stalled check of
+            # another worker puts the jobs back once their locks expire.
+            done, _ = await asyncio.wait({closing}, timeout=max(5.0, self._lock_s()))
+            if not done:
+                log.warning("could not record every hand-back in time; the stalled check "
+                            "will return those jobs to their queue")
+                closing.cancel()
+
+    def _lock_s(self) -> float:
+        return self.settings.lock_duration_ms / 2000
+
+    def _log_finished(self, running: RunningJob, outcome: Outcome) -> None:
+        took = time.monotonic() - running.started
+        name = f"{running.queue} {running.id}"
+        if isinstance(outcome, Completed):
+            log.info("job %s completed in %.2f s", name, took)
+        elif isinstance(outcome, Cancelled):
+            log.info("job %s cancelled after %.2f s", name, took)
+        elif isinstance(outcome, HandedBack):
+            log.info("handed job %s back to the queue", name)
+        elif isinstance(outcome, Failed):
+            log.info("job %s failed after %.2f s: %s", name, took, outcome.reason)

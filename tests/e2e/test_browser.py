@@ -1,0 +1,90 @@
+"""The demo page in headless Chromium (Debian's, driven by Playwright): start, watch, download."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from io import BytesIO
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, expect, sync_playwright
+from pypdf import PdfReader
+
+from support import Stack
+
+CHROMIUM = os.environ.get("JOBCAST_CHROMIUM", "/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"{CHROMIUM} is missing: .ci/run must apt-get install chromium")
+        pytest.skip(f"{CHROMIUM} not installed (apt-get install chromium)")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--no-first-run", "--disable-sync"],
+        )
+        yield browser
+        browser.close()
+
+
+def test_generate_report_watch_progress_download_pdf(browser: Browser, stack: Stack) -> None:
+    page = browser.new_page()
+    page.goto(stack.url)
+    expect(page.locator("#connection")).to_have_attribute("data-status", "connected")
+    page.fill("#report-title", "Browser test")
+    page.fill("#report-pages", "4")
+    page.get_by_role("button", name="Generate report").click()
+
+    card = page.locator("#jobs li.job").first
+    expect(card).to_have_attribute("data-state", "active", timeout=10_000)
+    progress = card.locator("progress")
+    seen = set()
+    for _ in range(200):  # watch the bar move
+        seen.add(progress.get_attribute("value"))
+        if card.get_attribute("data-state") == "completed":
+            break
+        page.wait_for_timeout(50)
+    expect(card).to_have_attribute("data-state", "completed", timeout=30_000)
+    assert progress.get_attribute("value") == "100"
+    assert len(seen) >= 3, seen  # it moved through intermediate values, live
+
+    link = card.get_by_role("link", name="Download PDF")
+    job_id = card.get_attribute("data-job-id")
+    assert link.get_attribute("href") == f"/api/jobs/{job_id}/result"
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "demo-completed.png"), full_page=True)
+
+    with page.expect_download() as download_info:
+        link.click()
+    pdf = Path(download_info.value.path()).read_bytes()
+    assert pdf.startswith(b"%PDF")
+    assert len(PdfReader(BytesIO(pdf)).pages) == 4
+
+    # After a reload the page shows the job it started, in its final state.
+    page.reload()
+    again = page.locator(f'#jobs li.job[data-job-id="{job_id}"]')
+    expect(again).to_have_attribute("data-state", "completed")
+    expect(again.get_by_role("link", name="Download PDF")).to_be_visible()
+    page.close()
+
+
+def test_reload_mid_job_rejoins_and_finishes(browser: Browser, stack: Stack) -> None:
+    page = browser.new_page()
+    page.goto(stack.url)
+    page.fill("#bulk-items", "30")
+    page.fill("#bulk-item-ms", "60")
+    page.get_by_role("button", name="Start bulk job").click()
+    card = page.locator("#jobs li.job").first
+    expect(card).to_have_attribute("data-state", "active", timeout=10_000)
+    job_id = card.get_attribute("data-job-id")
+    page.reload()
+    again = page.locator(f'#jobs li.job[data-job-id="{job_id}"]')
+    expect(again).to_have_attribute("data-state", "completed", timeout=20_000)
+    expect(again.locator(".job-result")).to_contain_text("Processed 30 items")
+    page.close()

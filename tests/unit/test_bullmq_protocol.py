@@ -1,0 +1,65 @@
+"""The installed bullmq's scripts are the ones jobcast's argument packing was checked against.
+
+If an upgrade of bullmq changes a script, this fails loudly: re-check the packing in
+src/jobcast/_bullmq/calls.py (and run tests/conformance against Node BullMQ), then update
+VERIFIED.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from jobcast._bullmq import VERIFIED, QueueKeys, calls, script
+from jobcast._bullmq.options import backoff_delay, keep_jobs
+from jobcast._bullmq.records import JobRecord
+
+
+@pytest.mark.parametrize("name", sorted(VERIFIED))
+def test_each_script_is_the_verified_one(name: str) -> None:
+    found = script(name)
+    assert found.sha == VERIFIED[name], (
+        f"bullmq's {name} script changed (sha {found.sha}): re-verify its keys and ARGV in "
+        "jobcast/_bullmq/calls.py against the script header, then update VERIFIED")
+
+
+def test_every_call_packs_as_many_keys_as_its_script_takes() -> None:
+    keys = QueueKeys("bull", "q")
+    built = [
+        calls.add_job(keys, "id", "q", "{}", {}, 1),
+        calls.add_job(keys, "id", "q", "{}", {"delay": 5}, 1),
+        calls.add_job(keys, "id", "q", "{}", {"priority": 2}, 1),
+        calls.remove_job(keys, "id"),
+        calls.move_to_active(keys, 1, calls.worker_opts("t", 1000)),
+        calls.move_to_finished(keys, "id", 1, "completed", "1", calls.worker_opts("t", 1), True,
+                               {}),
+        calls.retry_job(keys, "id", "t", 1, False, {"failedReason": "x"}),
+        calls.move_to_delayed(keys, "id", "t", 1, 10, {"failedReason": "x"}),
+        calls.move_active_to_wait(keys, "id", "t"),
+        calls.update_progress(keys, "id", "5"),
+        calls.extend_locks(keys, ["id"], ["t"], 1000),
+        calls.move_stalled_to_wait(keys, 1, 1, 1000),
+        calls.add_log(keys, "id", "line"),
+        calls.get_counts(keys, ["wait"]),
+        calls.get_state(keys, "id"),
+    ]
+    for found, packed_keys, _ in built:
+        assert found.num_keys == len(packed_keys), found.name
+        assert all(k.startswith("bull:q:") for k in packed_keys), found.name
+
+
+def record(**opts: object) -> JobRecord:
+    return JobRecord("id", "q", "{}", dict(opts), 0, 0, 0, 0, 0, None, None, None, {})
+
+
+def test_backoff_and_retention_read_job_options_as_bullmq_does() -> None:
+    assert backoff_delay(record(backoff={"type": "fixed", "delay": 300}), 3, "x", {}) == 300
+    assert [backoff_delay(record(backoff={"type": "exponential", "delay": 100}), n, "x", {})
+            for n in (1, 2, 3)] == [100, 200, 400]
+    assert backoff_delay(record(), 1, "x", {}) == 0
+    assert backoff_delay(record(backoff={"type": "mine", "delay": 1}), 2, "x",
+                         {"mine": lambda made, kind, reason, job: made * 7}) == 14
+    with pytest.raises(LookupError, match="unknown backoff strategy 'other'"):
+        backoff_delay(record(backoff={"type": "other"}), 1, "x", {})
+    assert keep_jobs(True) == {"count": 0} and keep_jobs(False) == {"count": -1}
+    assert keep_jobs(5) == {"count": 5} and keep_jobs({"count": 2, "age": 9}) == {"count": 2,
+                                                                                 "age": 9}

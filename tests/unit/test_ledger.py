@@ -1,0 +1,111 @@
+"""The ledger alone (no I/O, no server): what a socket may see, and exactly once per join.
+
+The race it exists for: a live event arriving while a join is being decided (the job's state
+is being read, the access hook asked). Here the test decides when the join ends.
+"""
+
+from __future__ import annotations
+
+from jobcast._bullmq import QueueEvent
+from jobcast.bridge import Delivery, JoinRefused, Ledger
+from jobcast.status import JobState, JobStatus
+
+JOB = "A" * 22
+
+
+def completed_event(result: str = '{"url": "secret"}') -> QueueEvent:
+    return QueueEvent("report", "completed", JOB,
+                      {"event": "completed", "jobId": JOB, "returnvalue": result})
+
+
+def progress_event(value: int) -> QueueEvent:
+    return QueueEvent("report", "progress", JOB,
+                      {"event": "progress", "jobId": JOB, "data": str(value)})
+
+
+def done() -> JobStatus:
+    return JobStatus(JOB, "report", JobState.COMPLETED, 100, {"url": "secret"})
+
+
+def ledger_with_socket() -> Ledger:
+    ledger = Ledger(rooms_per_socket=3)
+    ledger.connect("s1", "e1", client=None)
+    return ledger
+
+
+def test_a_refused_socket_sees_nothing_even_inside_the_window() -> None:
+    ledger = ledger_with_socket()
+    ledger.begin_join("s1", JOB)
+    assert ledger.on_event(progress_event(50)) == []
+    assert ledger.on_event(completed_event()) == []  # held, not sent
+    assert ledger.finish_join("s1", JOB, None) == []  # refused: the held events are dropped
+    assert ledger.room_count == 0
+    assert ledger.on_event(completed_event()) == []
+
+
+def test_an_allowed_socket_gets_the_end_once_from_snapshot_or_window() -> None:
+    ledger = ledger_with_socket()
+    ledger.begin_join("s1", JOB)
+    assert ledger.on_event(completed_event()) == []
+    out = ledger.finish_join("s1", JOB, done(), queue="report")
+    assert out == [Delivery("e1", "report:completed",
+                            {"jobId": JOB, "result": {"url": "secret"}, "state": "completed"})]
+    assert ledger.room_count == 0  # it left the room after the end
+    assert ledger.on_event(completed_event()) == []
+
+
+def test_a_held_event_newer_than_the_snapshot_is_delivered_after_it() -> None:
+    ledger = ledger_with_socket()
+    ledger.begin_join("s1", JOB)
+    ledger.on_event(progress_event(30))  # older than the snapshot: dropped as it goes back
+    ledger.on_event(progress_event(60))
+    ledger.on_event(completed_event())
+    out = ledger.finish_join("s1", JOB, JobStatus(JOB, "report", JobState.ACTIVE, 40),
+                             queue="report")
+    assert [(d.event, d.payload.get("progress")) for d in out] == [
+        ("report:progress", 40), ("report:progress", 60), ("report:completed", None)]
+
+
+def test_each_join_gets_the_terminal_event_once_and_leaves_no_room() -> None:
+    ledger = ledger_with_socket()
+    for _ in range(3):  # a finished job joined again on the same connection
+        ledger.begin_join("s1", JOB)
+        out = ledger.finish_join("s1", JOB, done(), queue="report")
+        assert [d.event for d in out] == ["report:completed"]
+        assert ledger.room_count == 0
+
+
+def test_progress_never_goes_down_until_a_retry_resets_it() -> None:
+    ledger = ledger_with_socket()
+    ledger.begin_join("s1", JOB)
+    ledger.finish_join("s1", JOB, JobStatus(JOB, "report", JobState.ACTIVE, 10), queue="report")
+    sent = [d.payload["progress"] for v in (20, 15, 20, 50) for d in
+            ledger.on_event(progress_event(v))]
+    assert sent == [20, 50]
+    assert [d.event for d in ledger.retrying(JOB, {"jobId": JOB, "attempt": 2})] == [
+        "report:retrying"]
+    assert [d.payload["progress"] for d in ledger.on_event(progress_event(5))] == [5]
+
+
+def test_a_cancelled_end_says_so() -> None:
+    ledger = ledger_with_socket()
+    ledger.begin_join("s1", JOB)
+    ledger.finish_join("s1", JOB, JobStatus(JOB, "report", JobState.ACTIVE, 10), queue="report")
+    failed = QueueEvent("report", "failed", JOB,
+                        {"event": "failed", "jobId": JOB, "failedReason": "cancelled"})
+    assert ledger.on_event(failed, state="cancelled") == [Delivery(
+        "e1", "report:failed", {"jobId": JOB, "reason": "cancelled", "state": "cancelled"})]
+
+
+def test_a_socket_may_watch_only_so_many_rooms() -> None:
+    ledger = ledger_with_socket()
+    for i in range(3):
+        ledger.begin_join("s1", f"{i}" * 22)
+    try:
+        ledger.begin_join("s1", "x" * 22)
+    except JoinRefused as err:
+        assert "at most 3" in str(err)
+    else:
+        raise AssertionError("a fourth room was allowed")
+    ledger.disconnect("s1")
+    assert ledger.room_count == 0 and ledger.socket_count == 0
