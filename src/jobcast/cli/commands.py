@@ -86,8 +86,12 @@ def web(jobs: str | None, app_dir: str, host: str | None, port: int | None) -> N
         ws_per_message_deflate=False,
         proxy_headers=True, forwarded_allow_ips=settings.forwarded_allow_ips,
         lifespan="on", access_log=False, log_level="warning", timeout_graceful_shutdown=5))
-    server.run()
-    if not server.started:  # e.g. the port is taken: uvicorn logged why
+    try:
+        server.run()
+    except SystemExit:
+        if server.started:
+            raise
+    if not server.started:  # e.g. the port is taken: uvicorn logged why, just above
         raise ConfigError(f"jobcast web could not listen on {settings.host}:{settings.port}")
 
 

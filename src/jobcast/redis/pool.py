@@ -18,14 +18,16 @@ REDIS_FAULTS = (RedisError, OSError)
 long-running loops wait and retry on these rather than end."""
 
 
-def connect(target: RedisTarget, *, read_timeout: float | None = 5) -> Redis:
+def connect(target: RedisTarget, *, read_timeout: float | None = 5,
+            name: str | None = None) -> Redis:
     """A pooled client; commands in flight at once each get a connection.
 
     ``read_timeout`` must outlast any blocking command sent on this client (XREAD BLOCK,
-    BZPOPMIN); None waits for ever.
+    BZPOPMIN); None waits for ever. ``name`` is each connection's CLIENT SETNAME.
     """
     return Redis(
         **target.redis_py_kwargs(),
+        client_name=name,
         decode_responses=True,
         socket_connect_timeout=2,
         socket_timeout=read_timeout,

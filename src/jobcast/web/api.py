@@ -11,9 +11,10 @@ import mimetypes
 import os
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
-from typing import Any, BinaryIO
+from dataclasses import dataclass
+from typing import Annotated, Any, BinaryIO
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -62,13 +63,28 @@ def _responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {code: {"description": _TEXT[code], "model": ErrorBody} for code in codes}
 
 
-def build_api(
-    queue: JobQueue,
-    policy: AccessPolicy,
-    enqueuer: Enqueuer,
-    stats: Callable[[], Mapping[str, Any]] = dict,
-    **fastapi: Any,
-) -> FastAPI:
+@dataclass(frozen=True)
+class Services:
+    """What the routes use, kept on the app's state (``request.app.state.jobcast``)."""
+
+    queue: JobQueue
+    policy: AccessPolicy
+    enqueuer: Enqueuer
+    stats: Callable[[], Mapping[str, Any]]
+
+
+def services(request: Request) -> Services:
+    found: Services = request.app.state.jobcast
+    return found
+
+
+Use = Annotated[Services, Depends(services)]
+jobs_router = APIRouter(tags=["jobs"])
+health_router = APIRouter(include_in_schema=False)
+
+
+def build_api(svc: Services, **fastapi: Any) -> FastAPI:
+    """The FastAPI app: the routes below, plus one documented enqueue route per job."""
     api = FastAPI(
         title="jobcast",
         version=__version__,
@@ -80,123 +96,122 @@ def build_api(
         redirect_slashes=False,
         **fastapi,
     )
-
-    @api.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException) -> Response:
-        return error(exc.status_code, str(exc.detail))
-
-    @api.exception_handler(QueueUnavailable)
-    async def unavailable(_: Request, exc: QueueUnavailable) -> Response:
-        status, content, headers = UNAVAILABLE
-        return ORJSONResponse(content, status_code=status, headers=headers)
-
-    def client_of(request: Request) -> Client:
-        return Client.from_asgi(request.headers, request.client.host if request.client else None)
-
-    async def visible(request: Request, job_id: str, action: Action) -> JobStatus | None:
-        """The job, if it exists and this client may do ``action`` with it (else None: the
-        same 404 as an id that never existed)."""
-        status = await queue.status(job_id) if is_job_id(job_id) else None
-        if status is None or not await policy.permits(
-                Access(action, status.job, job_id, client_of(request)), status.owner):
-            return None
-        return status
-
-    async def enqueue(request: Request, job: str) -> Response:
-        body = await read_body(request.receive, enqueuer.max_body)
-        status, content, headers = await enqueuer.handle(
-            job, request.headers.get("content-type", ""), body, client_of(request),
-            request.scope.get("root_path", ""))
-        return ORJSONResponse(content, status_code=status, headers=headers)
-
-    for spec in queue.jobs:
+    api.state.jobcast = svc
+    api.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
+    api.add_exception_handler(QueueUnavailable, _unavailable)  # type: ignore[arg-type]
+    for spec in svc.queue.jobs:
         schema = spec.input.model_json_schema() if spec.input else {"type": "object"}
         api.add_api_route(
-            f"/api/{spec.name}", _bound(enqueue, spec.name), methods=["POST"], status_code=202,
+            f"/api/{spec.name}", _enqueue_route(spec.name), methods=["POST"], status_code=202,
             response_model=Accepted, summary=f"Start a {spec.name} job", tags=["jobs"],
             openapi_extra={"requestBody": {"required": True,
                                            "content": {"application/json": {"schema": schema}}}},
             responses=_responses(400, 401, 403, 404, 413, 415, 422, 429, 503),
         )
-
-    @api.post("/api/{job}", include_in_schema=False)
-    async def enqueue_unknown(job: str, request: Request) -> Response:
-        return await enqueue(request, job)
-
-    @api.get("/api/jobs/{job_id}", tags=["jobs"], response_model=Status,
-             summary="A job's status (the polling fallback)", responses=_responses(404, 503))
-    async def get_status(job_id: str, request: Request) -> Response:
-        status = await visible(request, job_id, "status")
-        if status is None:
-            return error(404, "unknown job")
-        return ORJSONResponse((await queue.exact_state(status)).to_json())
-
-    @api.delete("/api/jobs/{job_id}", tags=["jobs"], response_model=Status,
-                summary="Cancel a job (202 while its worker has not stopped it yet)",
-                responses={202: {"description": "Asked to stop", "model": Status},
-                           **_responses(404, 409, 503)})
-    async def cancel(job_id: str, request: Request) -> Response:
-        if await visible(request, job_id, "cancel") is None:
-            return error(404, "unknown job")
-        try:
-            result = await queue.cancel(job_id)
-        except CannotCancel as err:
-            return error(409, str(err))
-        if result is None:
-            return error(404, "unknown job")
-        body = result.status.to_json()
-        if not result.stopped:
-            return ORJSONResponse({**body, "cancelRequested": True}, status_code=202)
-        return ORJSONResponse(body)
-
-    @api.get("/api/jobs/{job_id}/result", tags=["jobs"], summary="A job's result file",
-             responses={200: {"description": "The file", "content": {"application/pdf": {}}},
-                        **_responses(404, 409, 503)})
-    async def result_file(job_id: str, request: Request) -> Response:
-        status = await visible(request, job_id, "result")
-        if status is None:
-            return error(404, "unknown job")
-        if status.state is not JobState.COMPLETED:
-            if not status.state.is_terminal:
-                return error(409, f"the job is {status.state.value}; its result is not ready")
-            return error(404, f"the job {status.state.value}; it has no result")
-        path = queue.result_file(job_id)
-        if path is None:
-            return error(404, "this job has no result file (or it expired)")
-        try:
-            # Open before answering: the retention sweep may delete the file at any moment,
-            # and an open file stays readable after it is unlinked.
-            handle = path.open("rb")
-        except FileNotFoundError:
-            return error(404, "this job has no result file (or it expired)")
-        media = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-        return StreamingResponse(
-            _read_chunks(handle), media_type=media,
-            headers={"Content-Length": str(os.fstat(handle.fileno()).st_size),
-                     "Content-Disposition":
-                         f'attachment; filename="{status.job}-{job_id[:8]}{path.suffix}"'})
-
-    @api.get("/api/socket", include_in_schema=False)
-    async def socket_ready(request: Request) -> Response:
-        # The seed's clients call this first to boot the socket server; ours is always up.
-        return ORJSONResponse({"ok": True,
-                               "path": f"{request.scope.get('root_path', '')}/socket.io/"})
-
-    @api.get("/healthz", include_in_schema=False)
-    async def healthz() -> Response:
-        return ORJSONResponse({"ok": True})
-
-    @api.get("/readyz", include_in_schema=False)
-    async def readyz() -> Response:
-        started = time.monotonic()
-        try:
-            await queue.fast.call("PING")
-        except REDIS_ERRORS as err:
-            return error(503, f"Redis unreachable: {err}")
-        return ORJSONResponse({"ok": True, "redis_ms": round((time.monotonic() - started) * 1000, 2),
-                               **stats()})
-
+    api.include_router(jobs_router)
+    api.include_router(health_router)
     return api
+
+
+async def _http_error(_: Request, exc: StarletteHTTPException) -> Response:
+    return error(exc.status_code, str(exc.detail))
+
+
+async def _unavailable(_: Request, exc: QueueUnavailable) -> Response:
+    status, content, headers = UNAVAILABLE
+    return ORJSONResponse(content, status_code=status, headers=headers)
+
+
+def client_of(request: Request) -> Client:
+    return Client.from_asgi(request.headers, request.client.host if request.client else None)
+
+
+async def visible(svc: Services, request: Request, job_id: str, action: Action) -> JobStatus | None:
+    """The job, if it exists and this client may do ``action`` with it (else None: the same
+    404 as an id that never existed)."""
+    status = await svc.queue.status(job_id) if is_job_id(job_id) else None
+    if status is None or not await svc.policy.permits(
+            Access(action, status.job, job_id, client_of(request)), status.owner):
+        return None
+    return status
+
+
+async def enqueue(svc: Services, request: Request, job: str) -> Response:
+    """FastAPI's enqueue route: the same handler as the plain-ASGI fast path."""
+    body = await read_body(request.receive, svc.enqueuer.max_body)
+    status, content, headers = await svc.enqueuer.handle(
+        job, request.headers.get("content-type", ""), body, client_of(request),
+        request.scope.get("root_path", ""))
+    return ORJSONResponse(content, status_code=status, headers=headers)
+
+
+def _enqueue_route(job: str) -> Any:
+    async def route(request: Request, svc: Use) -> Response:
+        return await enqueue(svc, request, job)
+
+    route.__name__ = f"enqueue_{job.replace('-', '_')}"
+    return route
+
+
+@jobs_router.post("/api/{job}", include_in_schema=False)
+async def enqueue_unknown(job: str, request: Request, svc: Use) -> Response:
+    return await enqueue(svc, request, job)
+
+
+@jobs_router.get("/api/jobs/{job_id}", response_model=Status,
+                 summary="A job's status (the polling fallback)", responses=_responses(404, 503))
+async def get_status(job_id: str, request: Request, svc: Use) -> Response:
+    status = await visible(svc, request, job_id, "status")
+    if status is None:
+        return error(404, "unknown job")
+    return ORJSONResponse((await svc.queue.exact_state(status)).to_json())
+
+
+@jobs_router.delete("/api/jobs/{job_id}", response_model=Status,
+                    summary="Cancel a job (202 while its worker has not stopped it yet)",
+                    responses={202: {"description": "Asked to stop", "model": Status},
+                               **_responses(404, 409, 503)})
+async def cancel(job_id: str, request: Request, svc: Use) -> Response:
+    if await visible(svc, request, job_id, "cancel") is None:
+        return error(404, "unknown job")
+    try:
+        result = await svc.queue.cancel(job_id)
+    except CannotCancel as err:
+        return error(409, str(err))
+    if result is None:
+        return error(404, "unknown job")
+    body = result.status.to_json()
+    if not result.stopped:
+        return ORJSONResponse({**body, "cancelRequested": True}, status_code=202)
+    return ORJSONResponse(body)
+
+
+@jobs_router.get("/api/jobs/{job_id}/result", summary="A job's result file",
+                 responses={200: {"description": "The file", "content": {"application/pdf": {}}},
+                            **_responses(404, 409, 503)})
+async def result_file(job_id: str, request: Request, svc: Use) -> Response:
+    status = await visible(svc, request, job_id, "result")
+    if status is None:
+        return error(404, "unknown job")
+    if status.state is not JobState.COMPLETED:
+        if not status.state.is_terminal:
+            return error(409, f"the job is {status.state.value}; its result is not ready")
+        return error(404, f"the job {status.state.value}; it has no result")
+    path = svc.queue.result_file(job_id)
+    if path is None:
+        return error(404, "this job has no result file (or it expired)")
+    try:
+        # Open before answering: the retention sweep may delete the file at any moment, and
+        # an open file stays readable after it is unlinked.
+        handle = path.open("rb")
+    except FileNotFoundError:
+        return error(404, "this job has no result file (or it expired)")
+    media = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    return StreamingResponse(
+        _read_chunks(handle), media_type=media,
+        headers={"Content-Length": str(os.fstat(handle.fileno()).st_size),
+                 "Content-Disposition":
+                     f'attachment; filename="{status.job}-{job_id[:8]}{path.suffix}"'})
 
 
 async def _read_chunks(handle: BinaryIO, size: int = 1 << 16) -> AsyncIterator[bytes]:
@@ -205,9 +220,29 @@ async def _read_chunks(handle: BinaryIO, size: int = 1 << 16) -> AsyncIterator[b
             yield chunk
 
 
-def _bound(handler: Any, job: str) -> Any:
-    async def route(request: Request) -> Response:
-        return await handler(request, job)
+@health_router.get("/api/socket")
+async def socket_ready(request: Request) -> Response:
+    # The seed's clients call this first to boot the socket server; ours is always up.
+    return ORJSONResponse({"ok": True, "path": f"{request.scope.get('root_path', '')}/socket.io/"})
 
-    route.__name__ = f"enqueue_{job.replace('-', '_')}"
-    return route
+
+@health_router.get("/healthz")
+async def healthz() -> Response:
+    return ORJSONResponse({"ok": True})
+
+
+@health_router.get("/readyz")
+async def readyz(svc: Use) -> Response:
+    """Ready when Redis answers; also what this process holds, and each queue's workload,
+    with a warning for jobs that wait while no worker serves their queue."""
+    started = time.monotonic()
+    try:
+        await svc.queue.fast.call("PING")
+        redis_ms = round((time.monotonic() - started) * 1000, 2)
+        queues = await svc.queue.workload()
+    except (QueueUnavailable, *REDIS_ERRORS) as err:
+        return error(503, f"Redis unreachable: {err}")
+    warnings = [f"queue {name!r} has {q['waiting']} waiting job(s) and no worker"
+                for name, q in queues.items() if q["waiting"] and not q["workers"]]
+    return ORJSONResponse({"ok": True, "redis_ms": redis_ms, **svc.stats(), "queues": queues,
+                           "warnings": warnings})

@@ -34,7 +34,7 @@ from ..redis import FastRedis
 from ..registry import Jobs, load_jobs
 from ..settings import Settings
 from .access import AccessPolicy, AuthorizeHook, OwnerHook
-from .api import build_api
+from .api import Services, build_api
 from .enqueue import Enqueuer
 from .http import SecurityHeaders, route_path
 from .ratelimit import RateLimiter
@@ -68,7 +68,7 @@ class JobcastApp:
             on_connect=self.queue.prepare)
         self.enqueuer = Enqueuer(self.queue, policy, RateLimiter(self.fast, settings.enqueue_rate),
                                  settings.max_body_bytes)
-        self.http: FastAPI = build_api(self.queue, policy, self.enqueuer, stats=self.stats,
+        self.http: FastAPI = build_api(Services(self.queue, policy, self.enqueuer, self.stats),
                                        lifespan=self._lifespan)
         self.http.mount("/jobcast", StaticFiles(directory=CLIENT, follow_symlink=False),
                         name="jobcast-client")

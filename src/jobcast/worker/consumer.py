@@ -66,6 +66,7 @@ class QueueConsumer:
         concurrency: int,
         worker_id: str,
         strategies: Mapping[str, BackoffStrategy] | None = None,
+        name: str | None = None,
     ) -> None:
         self.name = queue
         self.specs = {spec.name: spec for spec in specs}
@@ -78,6 +79,7 @@ class QueueConsumer:
         self._running = running
         self._strategies = dict(strategies or {})
         self._lock_ms = settings.lock_duration_ms
+        self._worker_name = name
         self._tasks: set[asyncio.Task[None]] = set()
         self._slots = asyncio.Semaphore(concurrency)
         self._token_prefix = f"{TOKEN_PREFIX}{worker_id}:"
@@ -150,7 +152,7 @@ class QueueConsumer:
         return f"{self._token_prefix}{self._token_seq}"
 
     def _worker_opts(self, token: str) -> dict[str, Any]:
-        return calls.worker_opts(token, self._lock_ms)
+        return calls.worker_opts(token, self._lock_ms, name=self._worker_name)
 
     async def _move_to_active(self) -> RunningJob | None:
         token = self._new_token()

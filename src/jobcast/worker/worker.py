@@ -18,6 +18,7 @@ import time
 
 from redis.asyncio import Redis
 
+from .._bullmq.workers import client_name
 from ..redis import REDIS_ERRORS, FastRedis, connect
 from ..registry import Jobs
 from ..results import sweep_forever
@@ -54,6 +55,8 @@ class JobWorker:
         self.fast = FastRedis(self.target)
         self.running = RunningJobs()
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+        self.name = f"jobcast-{socket.gethostname()}-{os.getpid()}"
+        """The worker's name in BullMQ (processedBy, CLIENT SETNAME)."""
         self.consumers: dict[str, QueueConsumer] = {}
         self._blocking: list[Redis] = []
         thread_slots = sum(self._concurrency(specs[0].runs_in, specs[0].concurrency)
@@ -71,11 +74,14 @@ class JobWorker:
     async def run(self, stop: asyncio.Event) -> None:
         s = self.settings
         for queue, specs in self.jobs.queues().items():
-            blocking = connect(self.target, read_timeout=BLOCKING_READ_TIMEOUT_S)
+            # Named as BullMQ names a worker's blocking connection, so Queue.getWorkers()
+            # (Bull Board, /readyz) counts this worker.
+            blocking = connect(self.target, read_timeout=BLOCKING_READ_TIMEOUT_S,
+                               name=client_name(s.prefix, queue, self.name))
             self._blocking.append(blocking)
             concurrency = max(self._concurrency(spec.runs_in, spec.concurrency) for spec in specs)
             consumer = QueueConsumer(queue, specs, s, self.fast, blocking, self.runner,
-                                     self.running, concurrency, self.worker_id)
+                                     self.running, concurrency, self.worker_id, name=self.name)
             consumer.on_finished = self._log_finished
             self.consumers[queue] = consumer
         loops = [asyncio.ensure_future(c.run()) for c in self.consumers.values()]
