@@ -45,9 +45,12 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-component-update", "--no-first-run", "--disable-sync"]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """Debian's Chromium, headless, driven by Playwright (never a downloaded browser)."""
+    """Debian's Chromium, headless, driven by Playwright (never a downloaded browser).
+
+    Per module, and used last in a module: Playwright's sync API keeps an event loop running
+    in this thread while it lives, and pytest-asyncio cannot run async tests beside it."""
     from playwright.sync_api import sync_playwright
 
     chromium = os.environ.get("JOBCAST_CHROMIUM") or require_tool(
@@ -67,11 +70,10 @@ def redis_server() -> Iterator[RedisServer]:
 
 @pytest.fixture(scope="session")
 def stack(redis_server: RedisServer) -> Iterator[Stack]:
-    stack = Stack(redis_server, JOBCAST_DEMO_PAGE="true")
-    stack.start_worker()
-    stack.start_web()
-    yield stack
-    stack.stop()
+    with Stack(redis_server, JOBCAST_DEMO_PAGE="true") as stack:
+        stack.start_worker()
+        stack.start_web()
+        yield stack
 
 
 @pytest.fixture

@@ -35,10 +35,9 @@ def waiting(stack: Stack) -> int:
 @pytest.fixture(scope="module")
 def bare() -> Iterator[Stack]:
     """redis-server + web, no worker: enqueued jobs wait, and can be counted."""
-    stack = Stack(JOBCAST_ROOMS_PER_SOCKET=str(ROOMS_PER_SOCKET))
-    stack.start_web()
-    yield stack
-    stack.stop()
+    with Stack(JOBCAST_ROOMS_PER_SOCKET=str(ROOMS_PER_SOCKET)) as stack:
+        stack.start_web()
+        yield stack
 
 
 @pytest.fixture
@@ -353,11 +352,10 @@ def idle(stack: Stack, *queues: str) -> bool:
 
 @pytest.fixture(scope="module")
 def bounded() -> Iterator[Stack]:
-    stack = Stack(JOBCAST_KEEP_COMPLETED="5", JOBCAST_RESULT_TTL_S="3", JOBCAST_MAX_EVENTS="100")
-    stack.start_worker()
-    stack.start_web()
-    yield stack
-    stack.stop()
+    with Stack(JOBCAST_KEEP_COMPLETED="5", JOBCAST_RESULT_TTL_S="3", JOBCAST_MAX_EVENTS="100") as stack:
+        stack.start_worker()
+        stack.start_web()
+        yield stack
 
 
 async def enqueue_many(url: str, job: str, data: object, count: int) -> list[str]:

@@ -74,11 +74,10 @@ async def test_a_thousand_issued_ids_are_distinct_random_base64url(
 def owner_app(request: pytest.FixtureRequest) -> Iterator[Web]:
     """`python -m uvicorn owner_app:<app>`: an application's own module, not `jobcast web`,
     once with a plain owner hook and once with a slow async one."""
-    stack = Stack()
-    stack.start_worker()
-    web = stack.start_web(app=f"owner_app:{request.param}")
-    yield web
-    stack.stop()
+    with Stack() as stack:
+        stack.start_worker()
+        web = stack.start_web(app=f"owner_app:{request.param}")
+        yield web
 
 
 def UserWatcher(url: str, headers: dict[str, str]) -> Watcher:  # noqa: N802

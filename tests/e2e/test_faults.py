@@ -44,16 +44,15 @@ def own() -> Iterator[Callable[..., Stack]]:
 @pytest.fixture(scope="module")
 def fstack() -> Iterator[Stack]:
     """One healthy stack with the fault jobs, for the tests that break only jobs."""
-    stack = Stack(JOBCAST_JOBS=FAULT_JOBS)
-    stack.start_worker()
-    stack.start_web()
-    # Warm the worker's forkserver, so a cpu_bound job's 3 s timeout is spent on the job.
-    with httpx.Client(base_url=stack.url, timeout=10) as http:
-        job_id = http.post("/api/spin", json={"seconds": 0.01}).json()["jobId"]
-        wait_for(lambda: http.get(f"/api/jobs/{job_id}").json()["state"] == "completed",
-                 timeout=30, what="warm-up cpu job")
-    yield stack
-    stack.stop()
+    with Stack(JOBCAST_JOBS=FAULT_JOBS) as stack:
+        stack.start_worker()
+        stack.start_web()
+        # Warm the worker's forkserver, so a cpu_bound job's 3 s timeout is spent on the job.
+        with httpx.Client(base_url=stack.url, timeout=10) as http:
+            job_id = http.post("/api/spin", json={"seconds": 0.01}).json()["jobId"]
+            wait_for(lambda: http.get(f"/api/jobs/{job_id}").json()["state"] == "completed",
+                     timeout=30, what="warm-up cpu job")
+        yield stack
 
 
 @pytest.fixture

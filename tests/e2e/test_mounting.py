@@ -14,11 +14,10 @@ from support import Stack, Watcher, start_job
 
 @pytest.fixture(scope="module")
 def host() -> Iterator[Stack]:
-    stack = Stack()
-    stack.start_worker()
-    stack.start_web(app="host_app:app", prefix="/jobs")
-    yield stack
-    stack.stop()
+    with Stack() as stack:
+        stack.start_worker()
+        stack.start_web(app="host_app:app", prefix="/jobs")
+        yield stack
 
 
 async def test_the_host_keeps_its_paths_and_jobcast_lives_under_the_prefix(host: Stack) -> None:

@@ -15,11 +15,10 @@ from support import RedisServer, Stack, Watcher, Web, Worker, jobcast_env, start
 @pytest.fixture
 def own_stack() -> Iterator[Stack]:
     # A lock long enough to outlive the outage: this test is about reconnecting, not stalls.
-    stack = Stack(JOBCAST_LOCK_DURATION_MS="10000", JOBCAST_STALLED_INTERVAL_MS="5000")
-    stack.start_worker()
-    stack.start_web()
-    yield stack
-    stack.stop()
+    with Stack(JOBCAST_LOCK_DURATION_MS="10000", JOBCAST_STALLED_INTERVAL_MS="5000") as stack:
+        stack.start_worker()
+        stack.start_web()
+        yield stack
 
 
 async def test_bridge_and_worker_survive_a_redis_restart(own_stack: Stack) -> None:

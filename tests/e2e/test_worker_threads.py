@@ -17,11 +17,10 @@ from support import Stack, Watcher, start_job, until, wait_state
 
 @pytest.fixture
 def stack() -> Iterator[Stack]:
-    stack = Stack(JOBCAST_JOBS="fault_jobs:jobs", JOBCAST_SHUTDOWN_GRACE_S="1")
-    stack.start_worker()
-    stack.start_web()
-    yield stack
-    stack.stop()
+    with Stack(JOBCAST_JOBS="fault_jobs:jobs", JOBCAST_SHUTDOWN_GRACE_S="1") as stack:
+        stack.start_worker()
+        stack.start_web()
+        yield stack
 
 
 def lines(path: Path) -> list[str]:

@@ -203,3 +203,9 @@ class Stack:
         self.db.close()
         if self.owns_redis:
             self.redis.stop()
+
+    def __enter__(self) -> Stack:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()  # also when a process failed to start: nothing is left running

@@ -35,6 +35,14 @@ def preload(modules: list[str]) -> None:
     _mp.set_forkserver_preload(["jobcast", *modules])
 
 
+def start_forkserver() -> None:
+    """Start the forkserver now (it imports the preloaded modules, about a second): left to
+    the first cpu_bound job, that start would block the worker's event loop."""
+    from multiprocessing import forkserver
+
+    forkserver.ensure_running()
+
+
 async def run_in_child(
     spec: JobSpec,
     data_json: str,

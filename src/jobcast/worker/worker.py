@@ -25,7 +25,7 @@ from ..results import sweep_forever
 from ..settings import Settings
 from . import heartbeat
 from .cancels import listen_for_cancels, sweep_cancel_records
-from .child import preload
+from .child import preload, start_forkserver
 from .consumer import QueueConsumer
 from .outcome import Cancelled, Completed, Failed, HandedBack, Outcome
 from .runner import Runner
@@ -63,7 +63,8 @@ class JobWorker:
                            for specs in jobs.queues().values() if specs[0].runs_in == "thread")
         self.threads = HandlerThreads(max(1, thread_slots))
         self.runner = Runner(settings, self.threads)
-        if any(spec.cpu_bound for spec in jobs):
+        self._cpu = any(spec.cpu_bound for spec in jobs)
+        if self._cpu:
             preload([jobs_module] if jobs_module else [])
 
     def _concurrency(self, runs_in: str, own: int | None) -> int:
@@ -73,6 +74,8 @@ class JobWorker:
 
     async def run(self, stop: asyncio.Event) -> None:
         s = self.settings
+        if self._cpu:
+            await asyncio.to_thread(start_forkserver)
         for queue, specs in self.jobs.queues().items():
             # Named as BullMQ names a worker's blocking connection, so Queue.getWorkers()
             # (Bull Board, /readyz) counts this worker.
