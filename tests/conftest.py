@@ -1,44 +1,31 @@
 """Shared fixtures: one real redis-server, and one `jobcast web` + `jobcast worker` on the
 sample jobs, per session. Tests that break things build their own Stack (tests/support).
 
-Tests under tests/e2e/ are marked ``e2e`` (real processes); ``pytest -m "not e2e"`` runs the
-fast tier.
+Tests under tests/e2e/ and tests/conformance/ are marked ``e2e`` (real processes);
+``pytest -m "not e2e"`` runs the fast tier.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from support import RedisServer, Stack, Watcher
+from support import InProcess, RedisServer, Stack, Watcher, require_tool
 
-E2E = Path(__file__).parent / "e2e"
+HERE = Path(__file__).parent
+REAL_PROCESSES = (HERE / "e2e", HERE / "conformance")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if E2E in Path(str(item.fspath)).parents:
+        if any(folder in Path(str(item.fspath)).parents for folder in REAL_PROCESSES):
             item.add_marker(pytest.mark.e2e)
-
-
-def require_tool(name: str, hint: str) -> str:
-    """The tool's path; skipped on a user's machine without it, a failure in CI."""
-    path = shutil.which(name) or (f"/usr/sbin/{name}" if os.access(f"/usr/sbin/{name}", os.X_OK)
-                                  else None)
-    if path:
-        return path
-    message = f"{name} is not installed ({hint})"
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"{message}; CI must have it", pytrace=False)
-    pytest.skip(message)
 
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -87,16 +74,6 @@ async def watcher(stack: Stack) -> AsyncIterator[Watcher]:
     w = await Watcher(stack.url).connect()
     yield w
     await w.close()
-
-
-@dataclass
-class InProcess:
-    """jobcast's web app and worker in the test's own process, on a real redis-server."""
-
-    app: Any
-    worker: Any
-    http: httpx.AsyncClient
-    db: Any
 
 
 @pytest.fixture(scope="session")

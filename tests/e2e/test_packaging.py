@@ -10,8 +10,7 @@ import sys
 import zipfile
 from pathlib import Path
 
-from conftest import require_tool
-from support import REPO
+from support import REPO, require_tool
 
 
 def test_the_wheel_carries_the_browser_client_built_from_the_lockfile(tmp_path: Path) -> None:

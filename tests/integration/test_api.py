@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import json
 
-from conftest import InProcess
 from jobcast.ids import is_job_id
-from support import start_job, wait_state
+from support import InProcess, start_job, wait_state
 
 
 async def test_enqueue_answers_202_with_a_random_id_and_location(inproc: InProcess) -> None:

@@ -27,8 +27,8 @@ from .access import Access, AccessPolicy, Client
 log = logging.getLogger("jobcast.web")
 
 UNAVAILABLE = "service unavailable, try again"
-JOINS_PER_SECOND = 20
-JOIN_BURST = 50
+JOINS_PER_SECOND = 500
+JOIN_BURST = 1000
 
 
 class _OrjsonCodec:
