@@ -22,7 +22,12 @@ $(VENDOR)/socket.io.min.js: package-lock.json setup.py
 up: install
 	$(BIN)/jobcast up
 
-test: install
+# The conformance oracle (Node BullMQ 6.7.0) and Bull Board, pinned by their lockfile.
+ORACLE := tests/conformance/node/node_modules/.package-lock.json
+$(ORACLE): tests/conformance/node/package-lock.json
+	cd tests/conformance/node && npm ci --no-audit --no-fund --silent
+
+test: install $(ORACLE)
 	$(BIN)/pytest -q $(PYTEST_ARGS)
 
 # The fast tier: no real processes beyond one redis-server (under a minute).

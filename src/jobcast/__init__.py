@@ -2,7 +2,7 @@
 
 from ._version import __version__
 from .context import JobContext
-from .errors import ConfigError, InvalidInput, JobCancelled, JobcastError, JobFailed
+from .errors import ConfigError, InvalidInput, JobCancelled, JobcastError, JobFailed, RateLimited
 from .queue import JobQueue
 from .registry import Jobs, JobSpec, load_jobs
 from .settings import Settings
@@ -24,6 +24,7 @@ __all__ = [
     "JobcastApp",
     "JobcastError",
     "Jobs",
+    "RateLimited",
     "Settings",
     "__version__",
     "create_app",

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Protocol
 
-_FILE_SAFE_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
+from .ids import is_file_safe
 
 
 def checked_percent(value: object) -> float:
@@ -29,6 +29,31 @@ class JobInfo:
     name: str
     attempt: int
     results_dir: Path
+    attempts_started: int = 1
+    children: dict[str, Any] | None = field(default=None, compare=False)
+    """A cpu_bound parent's children's results, read before it starts (it has no Redis)."""
+    failed_children: dict[str, str] | None = field(default=None, compare=False)
+
+
+class JobLinks(Protocol):
+    """What reaches back to the worker from a handler, however it runs (loop, thread, child)."""
+
+    def log(self, line: str) -> None: ...
+
+    def children_values(self) -> Any: ...
+
+    def failed_children(self) -> Any: ...
+
+
+class _NoLinks:
+    def log(self, line: str) -> None:
+        pass
+
+    def children_values(self) -> Any:
+        return {}
+
+    def failed_children(self) -> Any:
+        return {}
 
 
 class JobContext:
@@ -50,10 +75,12 @@ class JobContext:
         info: JobInfo,
         report: Callable[[float], None],
         is_cancelled: Callable[[], bool] = lambda: False,
+        links: JobLinks | None = None,
     ) -> None:
         self._info = info
         self._report = report
         self._is_cancelled = is_cancelled
+        self._links: JobLinks = links or _NoLinks()
 
     @property
     def job_id(self) -> str:
@@ -69,6 +96,12 @@ class JobContext:
         return self._info.attempt
 
     @property
+    def attempts_started(self) -> int:
+        """How often a worker has started this job (BullMQ's ``attemptsStarted``): rate limits and
+        stalls start it again without using an attempt."""
+        return self._info.attempts_started
+
+    @property
     def cancelled(self) -> bool:
         """True once someone cancelled the job; a cooperative handler stops when it sees it."""
         return self._is_cancelled()
@@ -77,6 +110,21 @@ class JobContext:
         """Report progress (0-100). Cheap to call often: updates are coalesced, never lower."""
         self._report(checked_percent(percent))
 
+    def log(self, line: str) -> None:
+        """Add a line to the job's log (BullMQ's job log: Bull Board's Logs tab shows it)."""
+        self._links.log(str(line))
+
+    def children_values(self) -> Any:
+        """A flow parent's children's results, by child key (``bull:<queue>:<id>``), as Node's
+        ``job.getChildrenValues()``. ``await`` it in an async handler; a thread or cpu_bound
+        handler gets the dict itself."""
+        return self._links.children_values()
+
+    def failed_children(self) -> Any:
+        """The reasons of children that failed with ``ignoreDependencyOnFailure`` (Node's
+        ``job.getIgnoredChildrenFailures()``); awaitable as children_values()."""
+        return self._links.failed_children()
+
     def result_path(self, suffix: str) -> Path:
         """Where to write this job's result file, e.g. ``ctx.result_path(".pdf")``.
 
@@ -84,7 +132,7 @@ class JobContext:
         """
         if not suffix.startswith(".") or "/" in suffix or "\\" in suffix or len(suffix) > 16:
             raise ValueError(f"a result suffix looks like '.pdf', not {suffix!r}")
-        if not _FILE_SAFE_ID.fullmatch(self.job_id):
+        if not is_file_safe(self.job_id):
             raise ValueError(f"job id {self.job_id!r} cannot name a file; result files need ids "
                              "of letters, digits, '_' and '-' (jobcast's own ids are)")
         self._info.results_dir.mkdir(parents=True, exist_ok=True)

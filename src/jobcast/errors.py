@@ -54,3 +54,13 @@ class JobCancelled(JobcastError):
 
     def __init__(self) -> None:
         super().__init__("cancelled")
+
+
+class RateLimited(JobcastError):
+    """Raise it from a handler when an outside service says "too many": the job goes back to the
+    head of its queue without using an attempt, and the queue takes no job for ``delay_ms``
+    (BullMQ's ``worker.rateLimit(ms)`` + ``Worker.RateLimitError()``)."""
+
+    def __init__(self, delay_ms: int) -> None:
+        super().__init__(f"rate limited for {delay_ms} ms")
+        self.delay_ms = int(delay_ms)

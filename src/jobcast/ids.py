@@ -1,8 +1,10 @@
 """Job ids are capabilities: jobcast's own are 128 random bits, and every id is checked at
 every entry point before it reaches Redis.
 
-BullMQ's default ids are a counter, so anyone could guess another user's job. jobcast's are 22
-characters of base64url (``secrets.token_urlsafe(16)``).
+BullMQ's default ids are a counter, so anyone could guess another user's job: jobcast never
+uses them for its own jobs, which get 22 characters of base64url (``secrets.token_urlsafe``).
+Jobs a Node producer added keep the ids it chose ("42", "order-42"); those are accepted too,
+bounded and printable, and the access hooks decide who sees what.
 """
 
 from __future__ import annotations
@@ -11,6 +13,9 @@ import re
 import secrets
 
 _OWN = re.compile(r"[A-Za-z0-9_-]{22}")
+_ANY = re.compile(r"[!-.0-~]{1,256}")
+"""Visible ASCII without "/" (a path segment), at most 256 characters."""
+_FILE_SAFE = re.compile(r"[A-Za-z0-9_-]{1,128}")
 
 
 def new_job_id() -> str:
@@ -18,5 +23,15 @@ def new_job_id() -> str:
 
 
 def is_job_id(value: object) -> bool:
-    """An id jobcast accepts at its entry points (API, sockets, results)."""
+    """An id jobcast accepts at its entry points (API, sockets), whoever produced the job."""
+    return isinstance(value, str) and _ANY.fullmatch(value) is not None
+
+
+def is_own_id(value: object) -> bool:
+    """An id of the kind jobcast gives its own jobs."""
     return isinstance(value, str) and _OWN.fullmatch(value) is not None
+
+
+def is_file_safe(value: object) -> bool:
+    """An id that may name a result file (no dots, no separators)."""
+    return isinstance(value, str) and _FILE_SAFE.fullmatch(value) is not None

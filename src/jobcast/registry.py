@@ -25,10 +25,12 @@ from typing import Any, TypeVar
 import orjson
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from ._bullmq.options import BackoffStrategy
 from .errors import ConfigError, InvalidInput, UnknownJob
 
 _NAME = re.compile(r"[a-z][a-z0-9_-]{0,63}")
 Handler = TypeVar("Handler", bound=Callable[..., Any])
+StrategyT = TypeVar("StrategyT", bound=Callable[..., Any])
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,8 @@ class JobSpec:
     """The BullMQ queue it travels on (its own name unless several jobs share one)."""
     strict: bool = True
     """Validate input strictly: no coercion ("3" is not 3) and no unknown fields."""
+    limiter: tuple[int, int] | None = None
+    """At most ``max`` jobs of this queue start per ``duration_ms`` (BullMQ's worker limiter)."""
 
     @property
     def is_async(self) -> bool:
@@ -110,6 +114,26 @@ class Jobs:
 
     def __init__(self) -> None:
         self._specs: dict[str, JobSpec] = {}
+        self.backoff_strategies: dict[str, BackoffStrategy] = {}
+
+    def backoff(self, kind: str) -> Callable[[StrategyT], StrategyT]:
+        """Register a custom backoff strategy for jobs whose ``backoff.type`` is ``kind``
+        (``"*"``: any type without its own), as a Node worker's ``settings.backoffStrategy``.
+
+        Example usage::
+
+            @jobs.backoff("linear")
+            def linear(attempts_made: int, kind: str, reason: str, job: JobRecord) -> int:
+                return attempts_made * 1000      # ms; -1 fails the job now, 0 retries at once
+        """
+
+        def register(strategy: StrategyT) -> StrategyT:
+            if not callable(strategy):
+                raise ConfigError(f"backoff strategy {kind!r}: not callable")
+            self.backoff_strategies[kind] = strategy
+            return strategy
+
+        return register
 
     def job(
         self,
@@ -123,16 +147,19 @@ class Jobs:
         concurrency: int | None = None,
         queue: str | None = None,
         strict: bool = True,
+        limiter: tuple[int, int] | None = None,
     ) -> Callable[[Handler], Handler]:
         """Register ``handler(ctx, data)`` as the job ``name``; returns the handler unchanged.
 
         ``queue`` puts several jobs on one BullMQ queue (the worker routes them by name);
-        ``strict=False`` lets pydantic coerce input ("3" → 3) and ignore unknown fields.
+        ``strict=False`` lets pydantic coerce input ("3" → 3) and ignore unknown fields;
+        ``limiter=(max, duration_ms)`` starts at most ``max`` of the queue's jobs per duration.
         """
 
         def register(handler: Handler) -> Handler:
             spec = JobSpec(name, handler, input, cpu_bound, attempts, backoff_ms, timeout,
-                           concurrency, queue or name, strict)
+                           concurrency, queue or name, strict,
+                           tuple(limiter) if limiter else None)  # type: ignore[arg-type]
             self._specs[name] = _checked_spec(spec, taken=self._specs)
             return handler
 
@@ -166,6 +193,7 @@ class Jobs:
     def only(self, names: list[str]) -> Jobs:
         """A registry with just these jobs (``jobcast worker --only``)."""
         subset = Jobs()
+        subset.backoff_strategies = dict(self.backoff_strategies)
         for name in names:
             subset._specs[name] = self[name]
         return subset
@@ -207,7 +235,12 @@ def _checked_spec(spec: JobSpec, taken: dict[str, JobSpec]) -> JobSpec:
         raise ConfigError(f"{where}: timeout must be > 0 seconds (or None)")
     if spec.concurrency is not None and spec.concurrency < 1:
         raise ConfigError(f"{where}: concurrency must be >= 1 (or None)")
+    if spec.limiter is not None and (len(spec.limiter) != 2 or min(spec.limiter) < 1):
+        raise ConfigError(f"{where}: limiter is (max jobs, per duration in ms), both >= 1")
     for other in taken.values():
+        if other.queue == spec.queue and other.limiter != spec.limiter:
+            raise ConfigError(f"{where}: queue {spec.queue!r} has the limiter {other.limiter} "
+                              f"(from {other.name!r}); jobs sharing a queue share its limiter")
         if other.queue == spec.queue and other.runs_in != spec.runs_in:
             raise ConfigError(f"{where}: queue {spec.queue!r} already carries {other.name!r}, "
                               f"which runs in a {other.runs_in}; jobs sharing a queue must run "

@@ -11,14 +11,14 @@ import logging
 import time
 from pathlib import Path
 
-from .ids import is_job_id
+from .ids import is_file_safe
 
 log = logging.getLogger("jobcast.results")
 
 
 def find_result(folder: Path, job_id: str) -> Path | None:
     """The job's result file, if it wrote one and it has not expired."""
-    if not is_job_id(job_id) or not folder.is_dir():
+    if not is_file_safe(job_id) or not folder.is_dir():
         return None
     for path in sorted(folder.glob(f"{job_id}.*")):
         if path.parent == folder and path.is_file() and not path.name.startswith("."):

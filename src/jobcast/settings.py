@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Annotated, Any, NamedTuple
+from typing import Annotated, Any, Literal, NamedTuple
 
 from pydantic import AliasChoices, BeforeValidator, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -99,6 +99,9 @@ class Settings(BaseSettings):
     """Finished jobs are kept at most this long (and at most keep_* of them)."""
     result_ttl_s: int = Field(default=86_400, ge=1)
     """Result files are deleted after this long."""
+    metrics_data_points: int = Field(default=0, ge=0, le=100_000)
+    """Keep per-minute counts of completed and failed jobs for this many minutes (BullMQ's
+    worker ``metrics`` option, which Bull Board charts); 0 is off, as in BullMQ."""
     max_events: int = Field(default=10_000, ge=100)
     """Each queue's event stream is trimmed to about this many entries."""
 
@@ -113,6 +116,8 @@ class Settings(BaseSettings):
     allowed_origins: str = ""
     """Comma-separated browser origins allowed besides the web's own, for Socket.IO and the HTTP
     API (CORS); empty means same origin only."""
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    """How much the processes log; "info" has a line per finished job."""
     demo_page: bool = False
     """Serve the demo page at ``/`` (``jobcast up`` and ``jobcast web`` turn it on for the demo
     jobs; an application's own app leaves it off)."""

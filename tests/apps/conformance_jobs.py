@@ -1,7 +1,8 @@
 """jobcast's side of the conformance scenarios: the behaviours of tests/conformance/node/worker.js,
 chosen by the job's data, on the queue named by ``CONF_QUEUE``.
 
-``CONF_NAMES`` (comma-separated) adds more job names on the same queue, for name routing;
+``CONF_QUEUE`` may name several queues (comma-separated), one job each; ``CONF_NAMES`` adds more
+job names on the first queue, for name routing;
 ``CONF_LIMITER`` ("max/duration_ms") gives the queue a worker limiter.
 """
 
@@ -15,7 +16,7 @@ from typing import Any
 from jobcast import JobContext, JobFailed, Jobs, RateLimited
 
 jobs = Jobs()
-QUEUE = os.environ.get("CONF_QUEUE", "conformance")
+QUEUES = os.environ.get("CONF_QUEUE", "conformance").split(",")
 _limiter = os.environ.get("CONF_LIMITER")
 LIMITER = tuple(int(x) for x in _limiter.split("/")) if _limiter else None
 
@@ -65,5 +66,7 @@ async def behave(ctx: JobContext, data: dict[str, Any]) -> Any:
     raise ValueError(f"unknown behaviour {do}")
 
 
-for name in [QUEUE, *filter(None, os.environ.get("CONF_NAMES", "").split(","))]:
-    jobs.job(name, queue=QUEUE, attempts=1, limiter=LIMITER, strict=False)(behave)
+for queue in QUEUES:
+    jobs.job(queue, attempts=1, limiter=LIMITER, strict=False)(behave)
+for name in filter(None, os.environ.get("CONF_NAMES", "").split(",")):
+    jobs.job(name, queue=QUEUES[0], attempts=1, limiter=LIMITER, strict=False)(behave)

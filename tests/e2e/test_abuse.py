@@ -279,8 +279,14 @@ def test_fuzz_the_api_from_its_openapi_schema(bare: Stack) -> None:
 
 # -- Socket.IO ---------------------------------------------------------------------------------
 
-BAD_IDS: list[Any] = [5, 5.5, None, True, {"id": "x"}, ["a"], "", "x" * 100_000, "not-an-id",
-                      "A" * 21 + "!", "../../etc/passwd", "Zm9vYmFyYmF6cXV4cXV1eA"]
+BAD_IDS: list[Any] = [5, 5.5, None, True, {"id": "x"}, ["a"], "", "x" * 100_000, "x" * 257,
+                      "../../etc/passwd", "a b", "tab\there", "new\nline", "\x00", "ünï"]
+"""Not an id BullMQ would accept from a producer (not a string, empty, too long, a "/", a space,
+control or non-ASCII characters)."""
+
+UNKNOWN_IDS = ["not-an-id", "A" * 21 + "!", "Zm9vYmFyYmF6cXV4cXV1eA", "42", "order-42"]
+"""Well-formed ids of jobs that do not exist (yet): with no access hooks they can be watched
+(a Node producer may add the job a moment later), with an owner hook they are refused."""
 
 
 @pytest.mark.usefixtures("still_serving")
@@ -298,7 +304,11 @@ async def test_bad_joins_are_refused_or_ignored_and_create_no_room(
             ack = await watcher.client.call("cancel", bad, timeout=10)
             assert ack["ok"] is False and ack["error"], (str(bad)[:40], ack)
             await watcher.client.emit("leaveRoom", bad)
-        await watcher.client.emit("joinRoom", ("a", "b", {"c": 1}))  # several arguments
+        for unknown in UNKNOWN_IDS:  # watched before they exist, and left again
+            assert await watcher.join(unknown) == {"ok": True, "state": "unknown"}
+            await watcher.client.call("leaveRoom", unknown, timeout=10)
+        assert bare.web.rooms() == rooms
+        await watcher.client.emit("joinRoom", ("a/b", "b", {"c": 1}))  # several arguments
         await watcher.client.emit("no-such-event", {"jobId": "x"})
         assert await watcher.client.call("joinRoom", timeout=10) == {  # no argument at all
             "ok": False, "error": "invalid job id"}

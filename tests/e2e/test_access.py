@@ -108,6 +108,8 @@ async def test_jobs_are_visible_only_to_their_owner(owner_app: Web) -> None:
 
         rooms = owner_app.rooms()
         assert await b.join(job_id) == {"ok": False, "error": "unknown job"}
+        # With owners, an id no job has yet cannot be watched either: nobody can vouch for it.
+        assert await b.join("order-42") == {"ok": False, "error": "unknown job"}
         assert owner_app.rooms() == rooms  # refused without a trace
         for client in (b_http, anon):
             for method, path in (("GET", f"/api/jobs/{job_id}"),

@@ -338,7 +338,8 @@ async def test_a_job_failing_every_attempt_fails_with_a_clean_reason(
     assert body["state"] == "failed" and body["reason"] == reason and body["attemptsMade"] == 3
     # The traceback went to the worker's log, not to the client.
     log = fstack.workers[0].output()
-    assert f"job flaky {job_id} failed" in log and "Traceback (most recent call last)" in log
+    assert f"job flaky {job_id} failed:\nValueError: attempt 3 failed" in log
+    assert 'fault_jobs.py", line' in log and "in flaky" in log  # the handler's frames
 
 
 # -- 6. timeout --------------------------------------------------------------------------------

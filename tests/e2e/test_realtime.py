@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 
 import httpx
 
+from jobcast._bullmq import QueueKeys, calls
+from jobcast.redis import FastRedis, parse_redis_url
 from support import Stack, Watcher, start_job, wait_state
 
 
@@ -127,10 +130,35 @@ async def test_progress_floods_are_coalesced(http: httpx.AsyncClient, watcher: W
 
 
 async def test_bad_joins_get_an_error_ack(stack: Stack, watcher: Watcher) -> None:
-    for bad in (5, None, {"id": "x"}, "x" * 100_000, "not-an-id", "A" * 22):
+    for bad in (5, None, {"id": "x"}, "x" * 100_000, "a/b", ""):
         ack = await watcher.join(bad)
         assert ack["ok"] is False and ack["error"], (str(bad)[:30], ack)
     assert watcher.client.connected
+
+
+async def test_a_socket_can_watch_a_job_before_it_exists(http: httpx.AsyncClient,
+                                                         watcher: Watcher, stack: Stack) -> None:
+    """A Node producer may add the job a moment after the browser joined its room."""
+    job_id = "order-" + str(time.monotonic_ns())
+    assert await watcher.join(job_id) == {"ok": True, "state": "unknown"}
+    await add_bulk_job(stack, job_id, items=3)
+    event, data = await watcher.wait_terminal(job_id)
+    assert event == "bulk:completed" and data == {"jobId": job_id, "result": {"items": 3},
+                                                  "state": "completed"}
+    assert watcher.progress(job_id)[-1] == 100
+    body = (await http.get(f"/api/jobs/{job_id}")).json()
+    assert body["state"] == "completed" and body["job"] == "bulk"
+
+
+async def add_bulk_job(stack: Stack, job_id: str, items: int) -> None:
+    """A job with a producer's own id, added as BullMQ's addStandardJob does (a Node Queue.add)."""
+    fast = FastRedis(parse_redis_url(stack.redis.url))
+    try:
+        await fast.run(*calls.add_job(QueueKeys("bull", "bulk"), job_id, "bulk",
+                                      json.dumps({"items": items}),
+                                      {"attempts": 0, "jobId": job_id}, int(time.time() * 1000)))
+    finally:
+        await fast.aclose()
 
 
 async def test_cpu_job_longer_than_the_lock_is_not_stalled(

@@ -12,6 +12,7 @@ import pytest
 from jobcast._bullmq import VERIFIED, QueueKeys, calls, script
 from jobcast._bullmq.options import backoff_delay, keep_jobs
 from jobcast._bullmq.records import JobRecord
+from jobcast._bullmq.schedulers import next_iteration
 
 
 @pytest.mark.parametrize("name", sorted(VERIFIED))
@@ -41,6 +42,8 @@ def test_every_call_packs_as_many_keys_as_its_script_takes() -> None:
         calls.add_log(keys, "id", "line"),
         calls.get_counts(keys, ["wait"]),
         calls.get_state(keys, "id"),
+        next_iteration(keys, record(repeat={"every": 1000, "count": 1}, rjk="s"), 1)
+        or next_iteration(keys, scheduled(), 1),
     ]
     for found, packed_keys, _ in built:
         assert found.num_keys == len(packed_keys), found.name
@@ -51,15 +54,32 @@ def record(**opts: object) -> JobRecord:
     return JobRecord("id", "q", "{}", dict(opts), 0, 0, 0, 0, 0, None, None, None, {})
 
 
-def test_backoff_and_retention_read_job_options_as_bullmq_does() -> None:
-    assert backoff_delay(record(backoff={"type": "fixed", "delay": 300}), 3, "x", {}) == 300
-    assert [backoff_delay(record(backoff={"type": "exponential", "delay": 100}), n, "x", {})
+def scheduled() -> JobRecord:
+    return JobRecord("repeat:s:1", "q", "{}", {"repeat": {"every": 1000, "count": 1}}, 0, 0, 0, 0,
+                     0, None, None, "s", {})
+
+
+async def test_backoff_and_retention_read_job_options_as_bullmq_does() -> None:
+    assert await backoff_delay(record(backoff={"type": "fixed", "delay": 300}), 3, "x", {}) == 300
+    assert [await backoff_delay(record(backoff={"type": "exponential", "delay": 100}), n, "x", {})
             for n in (1, 2, 3)] == [100, 200, 400]
-    assert backoff_delay(record(), 1, "x", {}) == 0
-    assert backoff_delay(record(backoff={"type": "mine", "delay": 1}), 2, "x",
-                         {"mine": lambda made, kind, reason, job: made * 7}) == 14
+    assert await backoff_delay(record(backoff=150), 1, "x", {}) == 150  # a number is fixed
+    assert await backoff_delay(record(), 1, "x", {}) == 0
+    jittered = [await backoff_delay(record(backoff={"type": "exponential", "delay": 100,
+                                                    "jitter": 0.5}), 2, "x", {})
+                for _ in range(200)]
+    assert min(jittered) >= 100 and max(jittered) <= 200 and len(set(jittered)) > 20
+
+    async def slow(made: int, kind: str, reason: str, job: object) -> int:
+        return made * 200
+
+    assert await backoff_delay(record(backoff={"type": "mine", "delay": 1}), 2, "x",
+                               {"mine": lambda made, kind, reason, job: made * 7}) == 14
+    assert await backoff_delay(record(backoff={"type": "mine"}), 2, "x", {"mine": slow}) == 400
+    assert await backoff_delay(record(backoff={"type": "mine"}), 2, "x",
+                               {"mine": lambda *a: -1}) == -1
     with pytest.raises(LookupError, match="unknown backoff strategy 'other'"):
-        backoff_delay(record(backoff={"type": "other"}), 1, "x", {})
+        await backoff_delay(record(backoff={"type": "other"}), 1, "x", {})
     assert keep_jobs(True) == {"count": 0} and keep_jobs(False) == {"count": -1}
     assert keep_jobs(5) == {"count": 5} and keep_jobs({"count": 2, "age": 9}) == {"count": 2,
                                                                                  "age": 9}

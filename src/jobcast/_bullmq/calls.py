@@ -115,13 +115,17 @@ def retry_job(keys: QueueKeys, job_id: str, token: str, now_ms: int, lifo: bool,
 
 
 def move_to_delayed(keys: QueueKeys, job_id: str, token: str, now_ms: int, delay_ms: int,
-                    fields: Mapping[str, Any] | None, skip_attempt: bool = False) -> Call:
-    """Retry a failed attempt after ``delay_ms`` (backoff); emits ``delayed``."""
+                    fields: Mapping[str, Any] | None, fetch: Mapping[str, Any] | None = None,
+                    skip_attempt: bool = False) -> Call:
+    """Retry a failed attempt after ``delay_ms`` (backoff); emits ``delayed``. With ``fetch``
+    (worker_opts) it also takes the next job, replying a NextJob (or 0)."""
+    args = [keys.base, str(now_ms), job_id, token, delay_ms, "1" if skip_attempt else "0",
+            _flat(fields) if fields else "", "1" if fetch else "0"]
+    if fetch:
+        args.append(_pack(dict(fetch)))
     return _call("moveToDelayed", [keys.marker, keys.active, keys.prioritized, keys.delayed,
                                    keys.job(job_id), keys.events, keys.meta, keys.stalled,
-                                   keys.wait, keys.limiter, keys.pc],
-                 [keys.base, str(now_ms), job_id, token, delay_ms, "1" if skip_attempt else "0",
-                  _flat(fields) if fields else "", "0"])
+                                   keys.wait, keys.limiter, keys.pc], args)
 
 
 def move_active_to_wait(keys: QueueKeys, job_id: str, token: str) -> Call:
@@ -152,9 +156,16 @@ def move_stalled_to_wait(keys: QueueKeys, max_stalled: int, now_ms: int,
         keys.marker, keys.events, keys.repeat], [max_stalled, keys.base, now_ms, interval_ms])
 
 
-def add_log(keys: QueueKeys, job_id: str, line: str, keep: int = 0) -> Call:
-    """Append a line to the job's log (``<queue>:<id>:logs``, Bull Board's Logs tab)."""
-    return _call("addLog", [keys.job(job_id), keys.logs(job_id)], [job_id, line, keep])
+def add_log(keys: QueueKeys, job_id: str, line: str, keep: int | None = None) -> Call:
+    """Append a line to the job's log (``<queue>:<id>:logs``, Bull Board's Logs tab); ``keep``
+    is the job's ``keepLogs`` (only the newest lines stay)."""
+    return _call("addLog", [keys.job(job_id), keys.logs(job_id)],
+                 [job_id, line, keep if keep else ""])
+
+
+def rate_limit(keys: QueueKeys, delay_ms: int) -> tuple[Any, ...]:
+    """``worker.rateLimit(ms)``: the queue's limiter counter set beyond any max for ``ms``."""
+    return ("SET", keys.limiter, 9007199254740991, "PX", max(1, delay_ms))
 
 
 def get_counts(keys: QueueKeys, states: Iterable[str]) -> Call:

@@ -6,18 +6,16 @@ any producer, means the same thing whichever worker runs the job.
 
 from __future__ import annotations
 
+import inspect
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from .records import JobRecord
 
-BackoffStrategy = Callable[[int, str, str, JobRecord], int | None]
-"""A custom backoff: ``(attempts_made, type, reason, job) -> delay ms`` (-1: do not retry;
-None or 0: retry at once)."""
-
-STACK_TRACE_LIMIT = 10
-"""Node's default ``stackTraceLimit`` job option: the last 10 failure stacks are kept."""
+BackoffStrategy = Callable[[int, str, str, JobRecord], "int | None | Awaitable[int | None]"]
+"""A custom backoff: ``(attempts_made, type, reason, job) -> delay ms``, plain or async
+(-1: do not retry; None or 0: retry at once)."""
 
 
 def keep_jobs(option: Any) -> dict[str, int]:
@@ -46,13 +44,14 @@ def finish_opts(job: JobRecord, target: str, metrics_size: int | None = None) ->
     }
 
 
-def backoff_delay(job: JobRecord, attempts_made: int, reason: str,
-                  strategies: Mapping[str, BackoffStrategy]) -> int:
+async def backoff_delay(job: JobRecord, attempts_made: int, reason: str,
+                        strategies: Mapping[str, BackoffStrategy]) -> int:
     """The delay before the next attempt, in ms (0: at once; -1: do not retry).
 
     ``attempts_made`` counts the attempt that just failed. ``fixed`` waits ``delay``;
-    ``exponential`` waits ``2^(attempts_made-1) * delay``; ``jitter`` (0..1) takes a random
-    part of that off; any other type is looked up in ``strategies``.
+    ``exponential`` waits ``2^(attempts_made-1) * delay``; ``jitter`` (0..1) takes up to that
+    part of it off, at random (as Node's ``Math.random()*d*jitter + d*(1-jitter)``); any other
+    type is looked up in ``strategies``.
     """
     backoff = job.opts.get("backoff")
     if isinstance(backoff, (int, float)) and not isinstance(backoff, bool):
@@ -71,8 +70,10 @@ def backoff_delay(job: JobRecord, attempts_made: int, reason: str,
             raise LookupError(f"unknown backoff strategy {kind!r}: register it with "
                               f"Jobs.backoff({kind!r})")
         custom = strategy(attempts_made, kind, reason, job)
+        if inspect.isawaitable(custom):
+            custom = await custom
         return -1 if custom is not None and custom < 0 else int(custom or 0)
-    jitter = float(backoff.get("jitter") or 0)
-    if jitter > 0 and wait > 0:
-        wait = round(random.uniform(wait * (1 - min(jitter, 1.0)), wait))
+    jitter = min(float(backoff.get("jitter") or 0), 1.0)
+    if jitter > 0:
+        wait = int(random.random() * wait * jitter + wait * (1 - jitter))
     return wait

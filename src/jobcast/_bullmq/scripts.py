@@ -34,6 +34,7 @@ VERIFIED = {
     "moveToFinished": "69666e69dd5621df59067a03de685e55a486560d",
     "removeJob": "574af105e7df948fdf7e5410f3190a87f037d7f3",
     "retryJob": "812d06de3eaf0fb70e333b3d0142eed8bf630a2d",
+    "updateJobScheduler": "4da21b4a6efa92d4c0bdfc40e803ecc1e9ab4eb5",
     "updateProgress": "e992d1814b869c8def8e67ef117b3ed2cc95771f",
 }
 

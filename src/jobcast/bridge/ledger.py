@@ -13,6 +13,7 @@ Everything it returns is a list of Deliveries for the caller to send.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -67,8 +68,11 @@ class Ledger:
         deliveries += ledger.on_event(event)
     """
 
-    def __init__(self, rooms_per_socket: int) -> None:
+    def __init__(self, rooms_per_socket: int,
+                 name_of: Callable[[str], str] = lambda queue: queue) -> None:
         self.rooms_per_socket = rooms_per_socket
+        self.name_of = name_of
+        """A queue's event prefix, for a job watched before it existed."""
         self._sockets: dict[str, SocketBook] = {}
         self._watchers: dict[str, set[str]] = {}
 
@@ -118,28 +122,33 @@ class Ledger:
         book.watches[job_id].ended = False  # exactly once per join, not once per connection
 
     def finish_join(self, sid: str, job_id: str, status: JobStatus | None,
-                    queue: str | None = None) -> list[Delivery]:
-        """The join is decided: ``status`` is the job as read after entering (None: refused).
+                    queue: str | None = None, unknown: bool = False) -> list[Delivery]:
+        """The join is decided: ``status`` is the job as read after entering (None: refused,
+        or with ``unknown``, admitted to wait for a job a producer has not added yet).
         Returns the snapshot's delivery, then those of the events held meanwhile."""
         book = self._sockets.get(sid)
         watch = book.watches.get(job_id) if book is not None else None
         if book is None or watch is None:
             return []  # disconnected or left meanwhile
-        if status is None:
+        if status is None and not unknown:
             self._drop(sid, book, job_id)
             return []
         watch.admitted = True
-        watch.queue, watch.name = queue, status.job
         out: list[Delivery] = []
-        if status.state is JobState.COMPLETED:
+        if status is None:
+            pass  # nothing to show yet: its first event will name it
+        elif status.state is JobState.COMPLETED:
+            watch.queue, watch.name = queue, status.job
             out += self._terminal(sid, book, job_id, "completed",
                                   {"jobId": job_id, "result": status.result,
                                    "state": "completed"})
         elif status.state.is_terminal:
+            watch.queue, watch.name = queue, status.job
             out += self._terminal(sid, book, job_id, "failed",
                                   {"jobId": job_id, "reason": status.reason or CANCELLED,
                                    "state": status.state.value})
         else:
+            watch.queue, watch.name = queue, status.job
             out += self._progress(book, watch, job_id, status.progress)
         held, watch.held = watch.held, []
         for event, state in held:
@@ -202,6 +211,8 @@ class Ledger:
         watch = book.watches.get(event.job_id)
         if watch is None or (watch.queue is not None and watch.queue != event.queue):
             return []  # not watching any more, or a same-id job of another queue
+        if watch.name is None:  # watched before it existed: its first event names it
+            watch.queue, watch.name = event.queue, self.name_of(event.queue)
         kind = event.kind
         if kind == "progress":
             return self._progress(book, watch, event.job_id, event.progress)

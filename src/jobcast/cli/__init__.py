@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -10,7 +11,10 @@ import click
 
 from .._version import __version__
 from ..errors import JobcastError
+from . import logs
 from .commands import redis, up, web, worker
+
+LEVELS = ("debug", "info", "warning", "error")
 
 log = logging.getLogger("jobcast")
 
@@ -29,8 +33,12 @@ for command in (up, web, worker, redis):
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO,
-                        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+    level = os.environ.get("JOBCAST_LOG_LEVEL", "info").lower()
+    if level not in LEVELS:
+        print(f"jobcast: JOBCAST_LOG_LEVEL={level!r}: expected one of {', '.join(LEVELS)}",
+              file=sys.stderr)
+        return 2
+    logs.configure(level)
     try:
         cli.main(args=list(argv) if argv is not None else None, prog_name="jobcast",
                  standalone_mode=False)

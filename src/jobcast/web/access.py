@@ -60,6 +60,11 @@ class AccessPolicy:
     owner: OwnerHook | None = None
     authorize: AuthorizeHook | None = None
 
+    @property
+    def checks(self) -> bool:
+        """Whether the app decides who sees what (else an unguessable id is the key)."""
+        return self.owner is not None or self.authorize is not None
+
     async def owner_of(self, client: Client) -> str | None:
         if self.owner is None:
             return None

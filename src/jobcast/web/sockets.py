@@ -105,7 +105,8 @@ class SocketServer:
             ping_interval=25,
             ping_timeout=20,
         )
-        self.ledger = Ledger(settings.rooms_per_socket)
+        self.ledger = Ledger(settings.rooms_per_socket,
+                             name_of=lambda queue: self.queue.job_name(queue, None))
         self.relay = Relay(self.ledger, queue, self.send)
         self._budgets: dict[str, _JoinBudget] = {}
         self._joining: dict[tuple[str, str], _Serial] = {}
@@ -165,7 +166,7 @@ class SocketServer:
             self.ledger.begin_join(sid, job_id)
         except JoinRefused as err:
             return {"ok": False, "error": str(err)}
-        status, error = None, "unknown job"
+        status, found, error = None, None, "unknown job"
         try:
             found = await self.queue.status(job_id)
             if found is not None and await self.policy.permits(
@@ -177,9 +178,14 @@ class SocketServer:
             log.exception("access check failed for job %s", job_id)
         if self.ledger.book(sid) is None:
             return {"ok": False, "error": "disconnected"}
+        # An id no job has yet (a Node producer may add it a moment later) can be watched when
+        # the app has no access hooks; with hooks, nobody can vouch for it: refused.
+        unknown = found is None and error != UNAVAILABLE and not self.policy.checks
         queue = self.queue.jobs[status.job].queue if status and status.job in self.queue.jobs \
             else status.job if status else None
-        await self.relay.deliver(self.ledger.finish_join(sid, job_id, status, queue))
+        await self.relay.deliver(self.ledger.finish_join(sid, job_id, status, queue, unknown))
+        if unknown:
+            return {"ok": True, "state": "unknown"}
         if status is None:
             if error == UNAVAILABLE:
                 return {"ok": False, "error": error, "retry": True}

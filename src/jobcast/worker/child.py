@@ -22,6 +22,7 @@ from typing import Any
 from ..context import JobContext, JobInfo
 from ..errors import InvalidInput, JobCancelled, JobFailed
 from ..registry import JobSpec
+from .links import ChildLinks
 from .outcome import Cancelled, Completed, Failed, Outcome
 from .result import ResultError, serialise_result
 from .stacks import handler_stack, user_reason
@@ -48,6 +49,7 @@ async def run_in_child(
     data_json: str,
     info: JobInfo,
     on_progress: Callable[[float], None],
+    on_log: Callable[[str], None],
     interval: float,
 ) -> Outcome:
     """Run ``spec.handler`` in a child process and return how it ended; cancel this coroutine
@@ -70,6 +72,8 @@ async def run_in_child(
                 kind, *payload = receiver.recv()
                 if kind == "progress":
                     on_progress(payload[0])
+                elif kind == "log":
+                    on_log(payload[0])
                 elif not outcome.done():
                     outcome.set_result((kind, payload))
         except (EOFError, OSError):
@@ -132,7 +136,7 @@ def _child_main(
             sent["at"], sent["value"] = now, value
             conn.send(("progress", value))
 
-    ctx = JobContext(info, report)
+    ctx = JobContext(info, report, links=ChildLinks(conn, info.children, info.failed_children))
     try:
         result = spec.handler(ctx, spec.parse_json(data_json))
         if sent["last"] > sent["value"]:

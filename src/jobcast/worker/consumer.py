@@ -1,4 +1,5 @@
-"""The BullMQ consumer loop of one queue: fetch, lock, record — on BullMQ's own scripts.
+"""The BullMQ consumer loop of one queue: fetch, lock, record — on BullMQ's own scripts, as a
+Node BullMQ 6 worker does it.
 
 bullmq-python's Worker is correct but slow in the hot path (redis-py costs ~100 µs of CPU per
 command, and it completes jobs without fetching the next one). This loop keeps BullMQ's
@@ -6,8 +7,11 @@ protocol exactly (the same Lua scripts, keys and events, so Node tools and worke
 and spends less per job:
 - every command goes through FastRedis (one pipelined connection, hiredis);
 - a job's last progress value and its completion travel in one round trip;
-- completing a job fetches the next waiting one in the same script call (as Node does).
-How a run ended is an Outcome, and ``record`` is the one place that writes it to Redis.
+- completing or failing a job fetches the next waiting one in the same script call.
+Around the hot path it does what Node's worker does: deferred failures, rate limits (the
+queue's, the worker's ``limiter`` and a handler's RateLimited), job schedulers' next
+iteration, retries with backoff (custom strategies too), flows' refusals. How a run ended is an
+Outcome, and ``record`` is the one place that writes it to Redis.
 """
 
 from __future__ import annotations
@@ -22,33 +26,31 @@ import orjson
 from redis.asyncio import Redis
 
 from .. import names
-from .._bullmq import JobRecord, NextJob, QueueKeys, calls, next_job
-from .._bullmq.options import (
-    STACK_TRACE_LIMIT,
-    BackoffStrategy,
-    backoff_delay,
-    finish_opts,
-)
+from .._bullmq import JobRecord, NextJob, QueueKeys, calls, decode_json, next_job
+from .._bullmq.options import BackoffStrategy, backoff_delay, finish_opts
+from .._bullmq.schedulers import is_scheduler, next_iteration
 from ..names import CANCELLED, STATE_FIELD, TOKEN_PREFIX
 from ..redis import REDIS_ERRORS, REDIS_FAULTS, FastRedis
 from ..registry import JobSpec
 from ..settings import Settings
-from .outcome import Cancelled, Completed, Failed, HandedBack, Outcome
-from .runner import Runner
+from .outcome import Cancelled, Completed, Failed, HandedBack, Limited, Outcome
+from .runner import JobIO, Runner
 from .running import RunningJob, RunningJobs
 
 log = logging.getLogger("jobcast.worker")
 
 _DRAIN_DELAY_S = 5.0
 _MAX_BLOCK_S = 10.0
+_MAX_RATE_LIMIT_DELAY_S = 30.0
+"""Node's maximumRateLimitDelay: a rate-limited worker looks again at least this often."""
+
+_REFUSED = {-1: "the job is gone", -2: "its lock is gone", -3: "it is no longer active",
+            -6: "another worker holds its lock"}
+"""moveToFinished's codes for "this worker no longer owns the job": nothing more to record."""
 
 
 def now_ms() -> int:
     return int(time.time() * 1000)
-
-
-class ProtocolRefused(RuntimeError):
-    """BullMQ's script refused the move (e.g. -2 lock missing: another worker owns the job)."""
 
 
 class QueueConsumer:
@@ -79,12 +81,17 @@ class QueueConsumer:
         self._running = running
         self._strategies = dict(strategies or {})
         self._lock_ms = settings.lock_duration_ms
+        limiter = specs[0].limiter if specs else None
+        self._limiter = {"max": limiter[0], "duration": limiter[1]} if limiter else None
         self._worker_name = name
+        self._metrics = settings.metrics_data_points or None
         self._tasks: set[asyncio.Task[None]] = set()
         self._slots = asyncio.Semaphore(concurrency)
         self._token_prefix = f"{TOKEN_PREFIX}{worker_id}:"
         self._token_seq = 0
         self._block_until = 0
+        self._limit_until = 0.0
+        """Monotonic time until which the queue is rate limited (no fetch before it)."""
         self._closing = False
         self._stopped = asyncio.Event()
         self._waiting: asyncio.Task[Any] | None = None
@@ -128,9 +135,20 @@ class QueueConsumer:
             self._stopped.set()
 
     async def _next_job(self) -> RunningJob | None:
-        """Take a waiting job (moveToActive), or block on the queue's marker until one comes."""
+        """Take a waiting job (moveToActive): after a rate limit's wait if there is one, else
+        blocking on the queue's marker until a job comes."""
+        limited = self._limit_until - time.monotonic()
+        if limited > 0:
+            self._waiting = asyncio.ensure_future(asyncio.sleep(min(limited,
+                                                                    _MAX_RATE_LIMIT_DELAY_S)))
+            try:
+                await self._waiting
+            finally:
+                self._waiting = None
+            self._limit_until = 0.0
+            return await self._move_to_active()
         running = await self._move_to_active()
-        if running is not None:
+        if running is not None or self._limit_until:
             return running
         self._waiting = asyncio.ensure_future(self._wait_for_marker())
         try:
@@ -152,7 +170,7 @@ class QueueConsumer:
         return f"{self._token_prefix}{self._token_seq}"
 
     def _worker_opts(self, token: str) -> dict[str, Any]:
-        return calls.worker_opts(token, self._lock_ms, name=self._worker_name)
+        return calls.worker_opts(token, self._lock_ms, self._limiter, self._worker_name)
 
     async def _move_to_active(self) -> RunningJob | None:
         token = self._new_token()
@@ -162,6 +180,8 @@ class QueueConsumer:
 
     def _take(self, fetched: NextJob, token: str) -> RunningJob | None:
         """Own a fetched job: from here its lock is renewed until it is recorded."""
+        if fetched.limit_until_ms > 0:  # a TTL: the queue's rate limit is reached
+            self._limit_until = time.monotonic() + fetched.limit_until_ms / 1000
         if fetched.delay_until_ms:
             self._block_until = max(fetched.delay_until_ms, 0)
         if fetched.job is None:
@@ -184,9 +204,13 @@ class QueueConsumer:
 
     async def _outcome_of(self, running: RunningJob) -> Outcome:
         job = running.job
+        if job.repeat_job_key:
+            await self._schedule_next(job)
         if job.deferred_failure:
-            # A failure decided elsewhere (it stalled too often): end it without running it.
-            return Failed(job.deferred_failure, retry=False)
+            # A failure decided elsewhere (it stalled too often, a failParentOnFailure child
+            # failed): end it without running it, as Node's worker does.
+            return Failed(job.deferred_failure, retry=False,
+                          stack=f"UnrecoverableError: {job.deferred_failure}")
         if job.attempts_started > 1:  # a retry, or a re-run after a stall or hand-back
             if await self._fast.call("EXISTS", names.cancel_key(self.name, job.id)):
                 return Cancelled()  # cancelled while its last worker died: nobody else stops it
@@ -196,7 +220,10 @@ class QueueConsumer:
         if spec is None:
             return Failed(f"no handler for job name {job.name!r} on queue {self.name!r} "
                           f"(this worker has {', '.join(self.specs)})", retry=False)
-        return await self._runner.run(spec, running, lambda value: self.send_progress(job.id, value))
+        io = JobIO(progress=lambda value: self.send_progress(job.id, value),
+                   logs=lambda lines: self._send_logs(job, lines),
+                   children=lambda: self._children_of(job.id))
+        return await self._runner.run(spec, running, io)
 
     def _spec_for(self, job: JobRecord) -> JobSpec | None:
         spec = self.specs.get(job.name)
@@ -205,6 +232,17 @@ class QueueConsumer:
             # (as a Node worker's processor does).
             spec = next(iter(self.specs.values()))
         return spec
+
+    async def _schedule_next(self, job: JobRecord) -> None:
+        """A job scheduler's iteration: add the next one now, before running this one."""
+        try:
+            (known,) = await self._fast.pipeline(is_scheduler(self.keys, job.repeat_job_key or ""))
+            call = next_iteration(self.keys, job, now_ms()) if known == 1 else None
+            if call is not None:
+                await self._fast.run(*call)
+        except Exception as err:  # the iteration fetched still runs; a stall check retries
+            log.error("job %s %s: could not schedule its scheduler's next run: %s", self.name,
+                      job.id, err)
 
     # -- recording ------------------------------------------------------------------------
 
@@ -239,36 +277,61 @@ class QueueConsumer:
         fetch_next = not self._closing
         worker = self._worker_opts(token)
         batch: list[calls.Call] = []
-        finishing = True
+        commands: list[tuple[Any, ...]] = []
         if isinstance(outcome, Completed):
             if outcome.progress is not None:
                 batch.append(calls.update_progress(keys, job.id,
                                                    orjson.dumps(outcome.progress).decode()))
             batch.append(calls.move_to_finished(keys, job.id, now_ms(), "completed",
                                                 outcome.result_json, worker, fetch_next,
-                                                finish_opts(job, "completed")))
+                                                self._finish(job, "completed")))
         elif isinstance(outcome, Cancelled):
             batch.append(calls.move_to_finished(
                 keys, job.id, now_ms(), "failed", CANCELLED, worker, fetch_next,
-                finish_opts(job, "failed"), fields={STATE_FIELD: CANCELLED}))
+                self._finish(job, "failed"), fields={STATE_FIELD: CANCELLED}))
         elif isinstance(outcome, HandedBack):
-            finishing = False
+            fetch_next = False
+            batch.append(calls.move_active_to_wait(keys, job.id, token))
+        elif isinstance(outcome, Limited):
+            # worker.rateLimit(ms) then back to the head of the queue, no attempt used.
+            fetch_next = False
+            commands = [calls.rate_limit(keys, outcome.delay_ms)]
             batch.append(calls.move_active_to_wait(keys, job.id, token))
         else:
-            call, finishing = self._failure_call(running, outcome, worker, fetch_next)
+            call, fetch_next = await self._failure_call(running, outcome, worker, fetch_next)
             batch.append(call)
+        if commands:
+            await self._fast.pipeline(*commands)
         reply = (await self._fast.run_many(batch))[-1]
         if isinstance(reply, Exception):
             raise reply
+        if isinstance(outcome, Limited):
+            ttl = reply if isinstance(reply, int) and reply > 0 else outcome.delay_ms
+            self._limit_until = time.monotonic() + ttl / 1000
+            return None
         if isinstance(reply, int) and reply < 0:
-            raise ProtocolRefused(f"BullMQ refused to record it (code {reply}); another worker "
-                                  "may own the job now")
-        if finishing and fetch_next:
+            return await self._refused(running, outcome, reply)
+        if fetch_next:
             return self._take(next_job(reply), token)
         return None
 
-    def _failure_call(self, running: RunningJob, failed: Failed, worker: dict[str, Any],
-                      fetch_next: bool) -> tuple[calls.Call, bool]:
+    async def _refused(self, running: RunningJob, outcome: Outcome,
+                       code: int) -> RunningJob | None:
+        """moveToFinished said no. Losing the job is only logged; a flow parent that cannot
+        complete fails instead, as in Node (its children are pending or one failed)."""
+        if code in _REFUSED or not isinstance(outcome, Completed):
+            log.warning("job %s %s: not recorded, %s (code %d)", self.name, running.id,
+                        _REFUSED.get(code, "BullMQ refused it"), code)
+            return None
+        if code == -9:
+            failed = Failed(f"Cannot complete job {running.id} because it has at least one "
+                            "failed child. moveToFinished", retry=False)
+        else:
+            failed = Failed(f"Job {running.id} has pending dependencies. moveToFinished")
+        return await self.record(running, failed)
+
+    async def _failure_call(self, running: RunningJob, failed: Failed, worker: dict[str, Any],
+                            fetch_next: bool) -> tuple[calls.Call, bool]:
         """A failed attempt: retried (at once, or after its backoff) or the job fails."""
         job, keys, now = running.job, self.keys, now_ms()
         fields = {"failedReason": failed.reason, "stacktrace": _stacktrace(job, failed.stack)}
@@ -276,22 +339,44 @@ class QueueConsumer:
         delay = -1
         if failed.retry and attempts_made < job.attempts:
             try:
-                delay = backoff_delay(job, attempts_made, failed.reason, self._strategies)
+                delay = await backoff_delay(job, attempts_made, failed.reason, self._strategies)
             except LookupError as err:
                 log.error("job %s %s: %s; failing it", self.name, job.id, err)
                 fields["failedReason"] = f"{failed.reason} (and it cannot be retried: {err})"
         if delay < 0:
             return calls.move_to_finished(keys, job.id, now, "failed", fields["failedReason"],
-                                          worker, fetch_next, finish_opts(job, "failed"),
-                                          fields=fields), True
+                                          worker, fetch_next, self._finish(job, "failed"),
+                                          fields=fields), fetch_next
         if delay > 0:
-            return calls.move_to_delayed(keys, job.id, running.token, now, delay, fields), False
+            return calls.move_to_delayed(keys, job.id, running.token, now, delay, fields,
+                                         fetch=worker if fetch_next else None), fetch_next
         return calls.retry_job(keys, job.id, running.token, now, bool(job.opts.get("lifo")),
                                fields), False
+
+    def _finish(self, job: JobRecord, target: str) -> dict[str, Any]:
+        return finish_opts(job, target, self._metrics)
 
     async def send_progress(self, job_id: str, value: float) -> None:
         await self._fast.run(*calls.update_progress(self.keys, job_id,
                                                     orjson.dumps(value).decode()))
+
+    async def _send_logs(self, job: JobRecord, lines: list[str]) -> None:
+        keep = job.opts.get("kl") or job.opts.get("keepLogs")
+        await self._fast.run_many([calls.add_log(self.keys, job.id, line,
+                                                 keep if isinstance(keep, int) else None)
+                                   for line in lines])
+
+    async def _children_of(self, job_id: str) -> tuple[dict[str, Any], dict[str, str]]:
+        """A flow parent's children: their results (``:processed``) and the failures it was told
+        to ignore (``:failed``), keyed by child job key."""
+        processed, ignored = await self._fast.pipeline(
+            ("HGETALL", self.keys.processed(job_id)), ("HGETALL", f"{self.keys.job(job_id)}:failed"))
+        for reply in (processed, ignored):
+            if isinstance(reply, Exception):
+                raise reply
+        values = {k: decode_json(v) for k, v in zip(processed[::2], processed[1::2], strict=True)}
+        failures = dict(zip(ignored[::2], ignored[1::2], strict=True))
+        return values, failures
 
     # -- locks and stalls -----------------------------------------------------------------
 
@@ -316,7 +401,8 @@ class QueueConsumer:
                     log.warning("job %s %s: its lock could not be renewed", self.name, running.id)
 
     async def _check_stalled(self) -> None:
-        """Put back jobs whose worker died (their lock expired), as every BullMQ worker does."""
+        """Put back jobs whose worker died (their lock expired), as every BullMQ worker does;
+        one that stalled more than max_stalled_count times gets a deferred failure instead."""
         s = self.settings
         while True:
             try:
@@ -343,15 +429,13 @@ class QueueConsumer:
 
 
 def _stacktrace(job: JobRecord, stack: str) -> str:
-    """The job's stacktrace field: earlier attempts' stacks plus this one, the last ten."""
-    try:
-        earlier = orjson.loads(job.fields.get("stacktrace") or "[]")
-    except orjson.JSONDecodeError:
-        earlier = []
+    """The job's stacktrace field: earlier attempts' stacks plus this one (all of them, as Node
+    keeps them unless the job's ``stackTraceLimit`` says otherwise)."""
+    earlier = decode_json(job.fields.get("stacktrace") or "[]")
     stacks = [s for s in (earlier if isinstance(earlier, list) else []) if isinstance(s, str)]
     if stack:
         stacks.append(stack)
-    limit = job.opts.get("stackTraceLimit", STACK_TRACE_LIMIT)
-    if isinstance(limit, int) and limit >= 0:
+    limit = job.opts.get("stackTraceLimit")
+    if isinstance(limit, int) and not isinstance(limit, bool) and limit >= 0:
         stacks = stacks[-limit:] if limit else []
     return orjson.dumps(stacks).decode()

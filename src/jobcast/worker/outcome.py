@@ -33,4 +33,12 @@ class HandedBack:
     """The worker is stopping: the job goes back to the head of its queue, unharmed."""
 
 
-Outcome = Completed | Failed | Cancelled | HandedBack
+@dataclass(frozen=True, slots=True)
+class Limited:
+    """The handler said an outside service is rate limiting: the job goes back to the head of
+    its queue (no attempt used) and the queue pauses for ``delay_ms``."""
+
+    delay_ms: int
+
+
+Outcome = Completed | Failed | Cancelled | HandedBack | Limited

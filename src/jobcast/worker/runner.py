@@ -4,15 +4,18 @@ cancel, hand-back and clean failure reasons, for async, thread and cpu_bound han
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 from ..context import JobContext, JobInfo
-from ..errors import InvalidInput, JobCancelled, JobFailed
+from ..errors import InvalidInput, JobCancelled, JobFailed, RateLimited
 from ..registry import JobSpec
 from ..settings import Settings
 from .child import run_in_child
-from .outcome import Cancelled, Completed, Failed, HandedBack, Outcome
+from .links import Children, JobLog, LoopLinks, ThreadLinks
+from .outcome import Cancelled, Completed, Failed, HandedBack, Limited, Outcome
 from .progress import ProgressCoalescer
 from .result import ResultError, serialise_result
 from .running import RunningJob
@@ -21,26 +24,41 @@ from .threads import HandlerThreads
 
 log = logging.getLogger("jobcast.worker")
 
-SendProgress = Callable[[float], Awaitable[None]]
+@dataclass(frozen=True)
+class JobIO:
+    """What a run needs of Redis, bound to its job by the consumer."""
+
+    progress: Callable[[float], Awaitable[None]]
+    logs: Callable[[list[str]], Awaitable[None]]
+    children: Children
 
 
 class Runner:
     """Example usage::
 
-        outcome = await runner.run(spec, running, send_progress)
+        outcome = await runner.run(spec, running, io)
     """
 
     def __init__(self, settings: Settings, threads: HandlerThreads) -> None:
         self.settings = settings
         self.threads = threads
         self._interval = settings.progress_interval_ms / 1000
+        self._results = settings.results_path
 
-    async def run(self, spec: JobSpec, running: RunningJob, send: SendProgress) -> Outcome:
+    async def run(self, spec: JobSpec, running: RunningJob, io: JobIO) -> Outcome:
         """Run the handler once; never raises, except when this worker itself is torn down."""
+        outcome = await self._run(spec, running, io, joblog := JobLog(io.logs))
+        await joblog.drain()  # the job's log is whole before its end is recorded
+        return outcome
+
+    async def _run(self, spec: JobSpec, running: RunningJob, io: JobIO,
+                   joblog: JobLog) -> Outcome:
         job = running.job
-        info = JobInfo(job.id, spec.name, job.attempts_made + 1, self.settings.results_path)
-        coalescer = ProgressCoalescer(send, self._interval)
-        task = asyncio.ensure_future(self._invoke(spec, running, info, coalescer))
+        info = JobInfo(job.id, spec.name, job.attempts_made + 1, self._results,
+                       attempts_started=job.attempts_started)
+        coalescer = ProgressCoalescer(io.progress, self._interval)
+        links = LoopLinks(joblog, io.children)
+        task = asyncio.ensure_future(self._invoke(spec, running, info, coalescer, links))
         running.task = task
         try:
             try:
@@ -74,7 +92,10 @@ class Runner:
         except JobCancelled:
             return Cancelled()
         except JobFailed as err:
-            return Failed(str(err), retry=err.retry)
+            return Failed(str(err), retry=err.retry,
+                          stack="" if err.retry else f"UnrecoverableError: {err}")
+        except RateLimited as err:
+            return Limited(err.delay_ms)
         except (InvalidInput, ResultError) as err:
             reason = str(err) if isinstance(err, ResultError) else \
                 f"the job's data does not fit its input model: {err.details}"
@@ -89,10 +110,12 @@ class Runner:
                 task.cancel()
 
     async def _invoke(self, spec: JobSpec, running: RunningJob, info: JobInfo,
-                      coalescer: ProgressCoalescer) -> Outcome:
+                      coalescer: ProgressCoalescer, links: LoopLinks) -> Outcome:
         if spec.cpu_bound:
+            children, failed = await links.children_values(), await links.failed_children()
+            info = dataclasses.replace(info, children=children, failed_children=failed)
             outcome = await run_in_child(spec, running.job.data_json, info, coalescer.report,
-                                         self._interval)
+                                         links.log, self._interval)
             if isinstance(outcome, Failed) and outcome.stack:
                 log.error("job %s %s failed:\n%s", spec.name, info.job_id, outcome.stack)
             return outcome
@@ -102,7 +125,7 @@ class Runner:
             return running.cancel_requested
 
         if spec.is_async:
-            ctx = JobContext(info, coalescer.report, cancelled)
+            ctx = JobContext(info, coalescer.report, cancelled, links)
             result = await spec.handler(ctx, data)
         else:
             loop = asyncio.get_running_loop()
@@ -110,6 +133,6 @@ class Runner:
             def report(value: float) -> None:  # progress hops from the thread to the loop
                 loop.call_soon_threadsafe(coalescer.report, value)
 
-            ctx = JobContext(info, report, cancelled)
+            ctx = JobContext(info, report, cancelled, ThreadLinks(loop, links))
             result = await self.threads.run(spec.handler, ctx, data)
         return Completed(serialise_result(result))

@@ -17,9 +17,13 @@ def user_reason(err: BaseException) -> str:
 
 
 def handler_stack(err: BaseException) -> str:
-    """The traceback from the handler's frame on, as Node's ``err.stack`` starts at the
-    processor: jobcast's own frames above it are left out."""
+    """The error, then the frames from the handler's on, as Node's ``err.stack`` (message first,
+    the processor's frames after; jobcast's own frames above the handler are left out)."""
     tb = err.__traceback__
     while tb is not None and tb.tb_frame.f_code.co_filename.startswith(_WORKER_DIR):
         tb = tb.tb_next
-    return "".join(traceback.format_exception(type(err), err, tb)).rstrip()
+    frames = "".join(traceback.format_tb(tb)).rstrip()
+    head = "".join(traceback.format_exception_only(type(err), err)).rstrip()
+    cause = err.__cause__ or (None if err.__suppress_context__ else err.__context__)
+    tail = f"\n\nCaused by: {handler_stack(cause)}" if cause is not None else ""
+    return f"{head}\n{frames}{tail}" if frames else f"{head}{tail}"

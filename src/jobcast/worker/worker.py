@@ -84,7 +84,8 @@ class JobWorker:
             self._blocking.append(blocking)
             concurrency = max(self._concurrency(spec.runs_in, spec.concurrency) for spec in specs)
             consumer = QueueConsumer(queue, specs, s, self.fast, blocking, self.runner,
-                                     self.running, concurrency, self.worker_id, name=self.name)
+                                     self.running, concurrency, self.worker_id,
+                                     strategies=self.jobs.backoff_strategies, name=self.name)
             consumer.on_finished = self._log_finished
             self.consumers[queue] = consumer
         loops = [asyncio.ensure_future(c.run()) for c in self.consumers.values()]

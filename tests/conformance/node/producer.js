@@ -26,11 +26,12 @@ const queue = (name) => {
 let flows;
 
 async function describe(q, id) {
+  const state = await queue(q).getJobState(id);  // first: the job read after it is as new
   const job = await Job.fromId(queue(q), id);
   if (!job) return null;
   const logs = await queue(q).getJobLogs(id);
   return {
-    id: job.id, name: job.name, data: job.data, opts: job.opts, state: await job.getState(),
+    id: job.id, name: job.name, data: job.data, opts: job.opts, state,
     progress: job.progress, returnvalue: job.returnvalue, failedReason: job.failedReason,
     stacktrace: job.stacktrace, attemptsMade: job.attemptsMade, attemptsStarted: job.attemptsStarted,
     stalledCounter: job.stalledCounter, processedOn: job.processedOn, finishedOn: job.finishedOn,
@@ -65,7 +66,8 @@ lines.on('line', async (line) => {
   let answer;
   try {
     const request = JSON.parse(line);
-    answer = { ok: true, result: await ops[request.op](request) };
+    const result = await ops[request.op](request);
+    answer = { ok: true, result: result === undefined ? null : result };
   } catch (err) {
     answer = { ok: false, error: String(err && err.message || err) };
   }
