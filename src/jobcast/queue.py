@@ -8,6 +8,7 @@ Used by the web process, the CLI and any Python code that starts jobs. Job ids a
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,11 +23,13 @@ from ._bullmq.workers import count_workers
 from .errors import JobcastError, QueueUnavailable
 from .ids import is_job_id, new_job_id
 from .redis import REDIS_ERRORS, FastRedis
+from .redis.checks import is_out_of_memory, redis_warnings
 from .registry import Jobs, JobSpec
 from .results import find_result
 from .settings import Settings
 from .status import FIELDS, JobState, JobStatus
 
+log = logging.getLogger("jobcast.web")
 _STATES = {"active": JobState.ACTIVE, "delayed": JobState.DELAYED}
 _CANCEL_WAIT_S = 5.0
 
@@ -47,6 +50,9 @@ def _now_ms() -> int:
 
 
 def _unavailable(err: Exception) -> QueueUnavailable:
+    if is_out_of_memory(err):
+        return QueueUnavailable("Redis is full (maxmemory reached) and refused the job; nothing "
+                                "was added; try again once it has room")
     return QueueUnavailable(f"Redis is unreachable or refused: {err}")
 
 
@@ -65,6 +71,8 @@ class JobQueue:
         self.queues = jobs.queues()
         self.keys = {queue: QueueKeys(settings.prefix, queue) for queue in self.queues}
         self._opts = {spec.name: self._options(spec) for spec in jobs}
+        self.warnings: list[str] = []
+        """What is wrong with the Redis in use (its eviction policy), as found when connecting."""
 
     def _options(self, spec: JobSpec) -> dict[str, Any]:
         s = self.settings
@@ -85,10 +93,13 @@ class JobQueue:
         return stored_name or queue
 
     async def prepare(self) -> None:
-        """Bound every queue's event stream (BullMQ reads the cap from the queue's meta hash)."""
-        replies = await self._send(*[("HSET", k.meta, "opts.maxLenEvents",
-                                      str(self.settings.max_events)) for k in self.keys.values()])
-        del replies
+        """Bound every queue's event stream (BullMQ reads the cap from the queue's meta hash),
+        and look at the Redis itself (it warns when Redis may evict jobs)."""
+        await self._send(*[("HSET", k.meta, "opts.maxLenEvents", str(self.settings.max_events))
+                           for k in self.keys.values()])
+        self.warnings = await redis_warnings(self.fast)
+        for warning in self.warnings:
+            log.warning("%s", warning)
 
     async def _send(self, *commands: tuple[Any, ...]) -> list[Any]:
         try:
@@ -164,14 +175,15 @@ class JobQueue:
         """Refine a non-terminal status with BullMQ's own state (waiting, delayed, active)."""
         if status.state.is_terminal:
             return status
-        keys = self.keys[self._queue_of(status)]
+        keys = self.keys[self.queue_of(status)]
         try:
             state = await self.fast.run(*calls.get_state(keys, status.job_id))
         except (*REDIS_ERRORS, RedisError) as err:
             raise _unavailable(err) from err
         return status.with_state(_STATES.get(state, JobState.WAITING))
 
-    def _queue_of(self, status: JobStatus) -> str:
+    def queue_of(self, status: JobStatus) -> str:
+        """The BullMQ queue a job travels on."""
         return self.jobs[status.job].queue if status.job in self.jobs else status.job
 
     # -- cancel ----------------------------------------------------------------------------
@@ -183,7 +195,7 @@ class JobQueue:
         status = await self.status(job_id)
         if status is None or status.state.is_terminal:
             return None if status is None else CancelResult(status, True)
-        queue = self._queue_of(status)
+        queue = self.queue_of(status)
         keys = self.keys[queue]
         record = orjson.dumps({"job": status.job, "owner": status.owner,
                                "createdAt": status.created_at, "finishedAt": _now_ms()})

@@ -141,3 +141,29 @@ def stubborn(ctx: JobContext, data: NapIn) -> dict[str, str]:
         starts.write(f"{data.name}\n")
     time.sleep(data.seconds)
     return {"slept": data.name}
+
+
+class ResultIn(BaseModel):
+    kind: str = "big"
+    size: int = 0
+
+
+@jobs.job("result", input=ResultIn)
+async def result(ctx: JobContext, data: ResultIn) -> object:
+    """Returns results that are hard to store: large, unserialisable, or rich Python values."""
+    import dataclasses
+    import datetime
+    import uuid
+
+    @dataclasses.dataclass
+    class Point:
+        x: int
+        y: int
+
+    if data.kind == "big":
+        return {"blob": "x" * data.size}
+    if data.kind == "object":
+        return {"thing": object()}
+    return {"when": datetime.datetime(2026, 12, 1, 12, 0, tzinfo=datetime.UTC),
+            "id": uuid.UUID("12345678-1234-5678-1234-567812345678"), "nan": float("nan"),
+            "point": Point(1, 2)}

@@ -194,6 +194,31 @@ class Ledger:
             out.append(Delivery(book.eio_sid, event_name(watch.name, "retrying"), payload))
         return out
 
+    def catch_up(self, job_id: str, status: JobStatus, queue: str | None) -> list[Delivery]:
+        """What the admitted watchers of a job missed, from its stored state (after a gap in
+        the stream): its end, once per join, or its progress if higher than they have."""
+        out: list[Delivery] = []
+        for sid in list(self._watchers.get(job_id, ())):
+            book = self._sockets.get(sid)
+            watch = book.watches.get(job_id) if book is not None else None
+            if book is None or watch is None or not watch.admitted:
+                continue
+            if watch.queue is not None and queue is not None and watch.queue != queue:
+                continue  # a same-id job of another queue
+            if watch.name is None:
+                watch.queue, watch.name = queue, status.job
+            if status.state is JobState.COMPLETED:
+                out += self._terminal(sid, book, job_id, "completed",
+                                      {"jobId": job_id, "result": status.result,
+                                       "state": "completed"})
+            elif status.state.is_terminal:
+                out += self._terminal(sid, book, job_id, "failed",
+                                      {"jobId": job_id, "reason": status.reason or CANCELLED,
+                                       "state": status.state.value})
+            else:
+                out += self._progress(book, watch, job_id, status.progress)
+        return out
+
     def admitted_names(self, job_id: str) -> set[str]:
         """The names the job is known by to its admitted watchers (for events of it)."""
         names: set[str] = set()

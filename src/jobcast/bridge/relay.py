@@ -3,6 +3,7 @@ those jobs, through the ledger (which knows who may see what, and what each alre
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -47,6 +48,20 @@ class Relay:
                 continue
             await self.deliver(self.ledger.on_event(event, states.get((event.queue,
                                                                        event.job_id))))
+
+    async def resync(self, queues: list[str]) -> None:
+        """After a gap in these queues' streams: every watched job of theirs catches up from its
+        stored state (terminal events still exactly once per join, progress never down)."""
+        wanted = set(queues)
+        jobs = self.ledger.watched_jobs()
+        statuses = await asyncio.gather(*(self.queue.status(j) for j in jobs),
+                                        return_exceptions=True)
+        for job_id, status in zip(jobs, statuses, strict=True):
+            if status is None or isinstance(status, BaseException):
+                continue
+            queue = self.queue.queue_of(status)
+            if queue in wanted:
+                await self.deliver(self.ledger.catch_up(job_id, status, queue))
 
     async def _final_states(self, events: list[QueueEvent]) -> dict[tuple[str, str], str]:
         """What the stream does not say: which failed or removed jobs were cancelled."""

@@ -26,7 +26,7 @@ from ..queue import CannotCancel, JobQueue
 from ..redis import REDIS_ERRORS
 from ..status import JobState, JobStatus
 from .access import Access, AccessPolicy, Action, Client
-from .enqueue import UNAVAILABLE, Enqueuer, read_body
+from .enqueue import Enqueuer, read_body, unavailable
 from .http import ORJSONResponse, error
 
 
@@ -118,7 +118,7 @@ async def _http_error(_: Request, exc: StarletteHTTPException) -> Response:
 
 
 async def _unavailable(_: Request, exc: QueueUnavailable) -> Response:
-    status, content, headers = UNAVAILABLE
+    status, content, headers = unavailable(exc)
     return ORJSONResponse(content, status_code=status, headers=headers)
 
 
@@ -242,7 +242,8 @@ async def readyz(svc: Use) -> Response:
         queues = await svc.queue.workload()
     except (QueueUnavailable, *REDIS_ERRORS) as err:
         return error(503, f"Redis unreachable: {err}")
-    warnings = [f"queue {name!r} has {q['waiting']} waiting job(s) and no worker"
-                for name, q in queues.items() if q["waiting"] and not q["workers"]]
+    warnings = [*svc.queue.warnings,
+                *[f"queue {name!r} has {q['waiting']} waiting job(s) and no worker"
+                  for name, q in queues.items() if q["waiting"] and not q["workers"]]]
     return ORJSONResponse({"ok": True, "redis_ms": redis_ms, **svc.stats(), "queues": queues,
                            "warnings": warnings})

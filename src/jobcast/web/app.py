@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import time
 from collections.abc import AsyncIterator, MutableMapping
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,7 @@ from .ratelimit import RateLimiter
 from .sockets import SocketServer
 
 log = logging.getLogger("jobcast.web")
+STOP_TIMEOUT_S = 3.0
 PACKAGE = Path(__file__).resolve().parent.parent
 CLIENT = PACKAGE / "client"
 DEMO = PACKAGE / "demo" / "static"
@@ -65,7 +67,7 @@ class JobcastApp:
         self.sockets = SocketServer(self.queue, settings, policy)
         self.reader = EventStreamReader(
             self.fast.target, settings.prefix, list(self.queue.keys), self.sockets.relay.on_events,
-            on_connect=self.queue.prepare)
+            on_connect=self.queue.prepare, on_gap=self.sockets.relay.resync)
         self.enqueuer = Enqueuer(self.queue, policy, RateLimiter(self.fast, settings.enqueue_rate),
                                  settings.max_body_bytes)
         self.http: FastAPI = build_api(Services(self.queue, policy, self.enqueuer, self.stats),
@@ -91,7 +93,9 @@ class JobcastApp:
             "sockets": self.sockets.ledger.socket_count,
             "rooms": self.sockets.ledger.room_count,
             "bridge": {"connected": self.reader.connected.is_set(),
-                       "reconnects": self.reader.reconnects},
+                       "reconnects": self.reader.reconnects, "resyncs": self.reader.resyncs,
+                       "lag_ms": max(0, int(time.time() * 1000) - self.reader.newest_ms)
+                       if self.reader.newest_ms else None},
         }
 
     async def __call__(self, scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
@@ -142,10 +146,12 @@ class JobcastApp:
                 await asyncio.sleep(1)
 
     async def stop(self) -> None:
+        """Stop the bridge; bounded, whatever state Redis and the sockets are in."""
         if self._bridge is not None:
             self._bridge.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._bridge
+            done, _ = await asyncio.wait({self._bridge}, timeout=STOP_TIMEOUT_S)
+            if not done:
+                log.warning("the event bridge did not stop within %gs; leaving it", STOP_TIMEOUT_S)
         await self.fast.aclose()
 
 

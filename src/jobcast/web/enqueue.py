@@ -20,8 +20,10 @@ from .ratelimit import RateLimiter
 
 Reply = tuple[int, dict[str, Any], dict[str, str]]
 
-UNAVAILABLE: Reply = (503, {"error": "the job queue is unavailable, try again shortly"},
-                      {"Retry-After": "2"})
+def unavailable(err: QueueUnavailable) -> Reply:
+    """503: nothing was added; ``reason`` says what Redis did (unreachable, full, ...)."""
+    return (503, {"error": "the job queue is unavailable, try again shortly",
+                  "reason": str(err)}, {"Retry-After": "2"})
 
 
 class Enqueuer:
@@ -62,8 +64,8 @@ class Enqueuer:
             job_id = await self.queue.enqueue(job, body, owner=owner)
         except InvalidInput as err:
             return 422, {"error": "invalid input", "details": err.details}, {}
-        except QueueUnavailable:
-            return UNAVAILABLE
+        except QueueUnavailable as err:
+            return unavailable(err)
         return 202, {"jobId": job_id}, {"Location": f"{root_path}/api/jobs/{job_id}"}
 
     async def __call__(self, scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:

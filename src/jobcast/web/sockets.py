@@ -181,8 +181,7 @@ class SocketServer:
         # An id no job has yet (a Node producer may add it a moment later) can be watched when
         # the app has no access hooks; with hooks, nobody can vouch for it: refused.
         unknown = found is None and error != UNAVAILABLE and not self.policy.checks
-        queue = self.queue.jobs[status.job].queue if status and status.job in self.queue.jobs \
-            else status.job if status else None
+        queue = self.queue.queue_of(status) if status is not None else None
         await self.relay.deliver(self.ledger.finish_join(sid, job_id, status, queue, unknown))
         if unknown:
             return {"ok": True, "state": "unknown"}

@@ -24,6 +24,7 @@ from typing import Any
 
 import orjson
 from redis.asyncio import Redis
+from redis.exceptions import ResponseError
 
 from .. import names
 from .._bullmq import JobRecord, NextJob, QueueKeys, calls, decode_json, next_job
@@ -31,6 +32,7 @@ from .._bullmq.options import BackoffStrategy, backoff_delay, finish_opts
 from .._bullmq.schedulers import is_scheduler, next_iteration
 from ..names import CANCELLED, STATE_FIELD, TOKEN_PREFIX
 from ..redis import REDIS_ERRORS, REDIS_FAULTS, FastRedis
+from ..redis.checks import is_out_of_memory
 from ..registry import JobSpec
 from ..settings import Settings
 from .outcome import Cancelled, Completed, Failed, HandedBack, Limited, Outcome
@@ -247,15 +249,19 @@ class QueueConsumer:
     # -- recording ------------------------------------------------------------------------
 
     async def _record_safely(self, running: RunningJob, outcome: Outcome) -> RunningJob | None:
-        """Record the outcome, retrying while Redis is briefly away (the lock is still renewed
-        meanwhile); returns the next job the recording fetched, if any."""
+        """Record the outcome, retrying while Redis is briefly away or full (the lock is still
+        renewed meanwhile); returns the next job the recording fetched, if any."""
         delay = 0.1
         deadline = time.monotonic() + self._lock_ms / 2000
         try:
             while True:
                 try:
                     return await self.record(running, outcome)
-                except REDIS_ERRORS as err:
+                except (*REDIS_ERRORS, ResponseError) as err:
+                    if isinstance(err, ResponseError) and not is_out_of_memory(err):
+                        log.error("job %s %s: could not record its end: %s", self.name,
+                                  running.id, err)
+                        return None
                     if time.monotonic() > deadline:
                         log.warning("job %s %s: could not record its end (%s); the stalled check "
                                     "will run it again", self.name, running.id, err)

@@ -15,11 +15,14 @@ import os
 import secrets
 import socket
 import time
+from collections.abc import Awaitable
+from typing import Any
 
 from redis.asyncio import Redis
 
 from .._bullmq.workers import client_name
 from ..redis import REDIS_ERRORS, FastRedis, connect
+from ..redis.checks import redis_warnings
 from ..registry import Jobs
 from ..results import sweep_forever
 from ..settings import Settings
@@ -36,6 +39,15 @@ log = logging.getLogger("jobcast.worker")
 
 BLOCKING_READ_TIMEOUT_S = 30.0
 """Longer than the longest wait for the queue's marker (10 s), so waiting is not a timeout."""
+CLOSE_TIMEOUT_S = 2.0
+
+
+async def _bounded(step: Awaitable[Any]) -> None:
+    try:
+        async with asyncio.timeout(CLOSE_TIMEOUT_S):
+            await step
+    except (TimeoutError, *REDIS_ERRORS):
+        pass
 
 
 class JobWorker:
@@ -95,6 +107,12 @@ class JobWorker:
             asyncio.ensure_future(sweep_cancel_records(self.fast, self.running)),
             asyncio.ensure_future(sweep_forever(s.results_path, s.result_ttl_s)),
         ]
+        try:
+            async with asyncio.timeout(CLOSE_TIMEOUT_S):
+                for warning in await redis_warnings(self.fast):
+                    log.warning("%s", warning)
+        except (TimeoutError, *REDIS_ERRORS):
+            pass  # Redis not there yet: the loops wait for it
         log.info("worker %s ready: %s", os.getpid(),
                  ", ".join(f"{c.name}×{c.concurrency}" for c in self.consumers.values()))
         try:
@@ -103,15 +121,12 @@ class JobWorker:
             await self._shutdown()
             for task in helpers + loops:
                 task.cancel()
-            await asyncio.gather(*helpers, *loops, return_exceptions=True)
-            try:
-                async with asyncio.timeout(2):
-                    await self.redis.delete(heartbeat.heartbeat_key())
-            except (TimeoutError, *REDIS_ERRORS):
-                pass
+            # Every step of the way out is bounded: Redis may be gone (or hanging) by now.
+            await asyncio.wait([*helpers, *loops], timeout=CLOSE_TIMEOUT_S)
+            await _bounded(self.redis.delete(heartbeat.heartbeat_key()))
             await self.fast.aclose()
             for client in (self.redis, *self._blocking):
-                await client.aclose()
+                await _bounded(client.aclose())
             if self.threads.abandoned:
                 log.warning("%d handler thread(s) still running at exit are left behind",
                             self.threads.abandoned)

@@ -1,0 +1,82 @@
+"""A web process that falls behind its queues' event streams (here: SIGSTOP while another web
+takes the load and the streams are trimmed past what it read) catches up from the jobs' stored
+state when it resumes: every watching socket gets its terminal event, exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from support import Stack, Watcher, start_job, until, wait_for
+
+
+@pytest.fixture
+def stack() -> Iterator[Stack]:
+    # The shortest stream jobcast allows: a few seconds of this load trims it many times over.
+    with Stack(JOBCAST_JOBS="fault_jobs:jobs", JOBCAST_MAX_EVENTS="100") as stack:
+        stack.start_worker()
+        yield stack
+
+
+async def load(url: str, jobs: int, open_gate: Path) -> None:
+    """Many quick jobs of the same queue through the other web: hundreds of entries in the
+    stream the stopped web reads (gates already open: they complete at once)."""
+    open_gate.mkdir(exist_ok=True)
+    (open_gate / "open").touch()
+    async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+        ids = await asyncio.gather(*(start_job(http, "gate", {"dir": str(open_gate)})
+                                     for _ in range(jobs)))
+        for job_id in ids:
+            while (await http.get(f"/api/jobs/{job_id}")).json()["state"] != "completed":
+                await asyncio.sleep(0.05)
+
+
+async def test_a_stopped_web_catches_its_sockets_up_after_the_stream_was_trimmed(
+        stack: Stack, tmp_path: Path) -> None:
+    stalled = stack.start_web()
+    busy = stack.start_web()
+    watchers = [await Watcher(stalled.url).connect() for _ in range(40)]
+    try:
+        async with httpx.AsyncClient(base_url=busy.url, timeout=10) as http:
+            ids = [await start_job(http, "gate", {"dir": str(tmp_path)}) for _ in range(40)]
+            for watcher, job_id in zip(watchers, ids, strict=True):
+                assert (await watcher.join(job_id))["ok"]
+            await until(lambda: all(w.progress(j) for w, j in zip(watchers, ids, strict=True)),
+                        what="every job running and watched")
+            resyncs = stalled.readyz()["bridge"]["resyncs"]
+
+            stalled.signal(signal.SIGSTOP)
+            try:
+                await load(busy.url, 150, tmp_path / "load")
+                (tmp_path / "open").touch()  # the 40 jobs complete while it is stopped...
+                for job_id in ids:
+                    while (await http.get(f"/api/jobs/{job_id}")).json()["state"] != "completed":
+                        await asyncio.sleep(0.05)
+                await load(busy.url, 150, tmp_path / "load")  # ...and their events trimmed
+                first = stack.db.xrange("bull:gate:events", count=1)
+                completions = [f for _, f in stack.db.xrange("bull:gate:events")
+                               if f.get("event") == "completed"]
+                assert first and len(completions) < 40, "the stream still holds the events"
+            finally:
+                stalled.signal(signal.SIGCONT)
+
+            for watcher, job_id in zip(watchers, ids, strict=True):
+                event, data = await watcher.wait_terminal(job_id, timeout=20)
+                assert (event, data["state"]) == ("gate:completed", "completed")
+            assert stalled.readyz()["bridge"]["resyncs"] > resyncs
+            # Exactly once: one more job through the stalled web arrives after any duplicate.
+            last = await start_job(http, "bulk", {"items": 1})
+            assert (await watchers[0].join(last))["ok"]
+            await watchers[0].wait_terminal(last)
+            for watcher, job_id in zip(watchers, ids, strict=True):
+                assert len(watcher.terminal(job_id)) == 1, watcher.events[job_id]
+        assert "fell behind" in stalled.output()
+    finally:
+        for watcher in watchers:
+            await watcher.close()
+    wait_for(lambda: stalled.readyz()["sockets"] == 0, timeout=10, what="sockets gone")
