@@ -8,6 +8,7 @@ Used by the web process, the CLI and any Python code that starts jobs. Job ids a
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import time
 from dataclasses import dataclass
@@ -32,6 +33,10 @@ from .status import FIELDS, JobState, JobStatus
 log = logging.getLogger("jobcast.web")
 _STATES = {"active": JobState.ACTIVE, "delayed": JobState.DELAYED}
 _CANCEL_WAIT_S = 5.0
+
+
+class IdempotencyConflict(JobcastError):
+    """An Idempotency-Key came back with a different input than the first time."""
 
 
 class CannotCancel(JobcastError):
@@ -113,34 +118,63 @@ class JobQueue:
 
     # -- enqueue ---------------------------------------------------------------------------
 
-    async def enqueue(self, name: str, payload: Any, owner: str | None = None) -> str:
+    async def enqueue(self, name: str, payload: Any, owner: str | None = None,
+                      idempotency_key: str | None = None) -> str:
         """Validate ``payload`` (JSON text, or a decoded value) for job ``name`` and add it;
         returns the new job's id.
 
         ``owner`` (if the app tracks owners) is stored with the job in the same transaction.
-        Raises UnknownJob, InvalidInput, or QueueUnavailable (nothing was added).
+        With an ``idempotency_key`` a retry (the same key, owner and input) answers the first
+        job's id instead of adding another, for as long as jobs are kept; the same key with
+        another input raises IdempotencyConflict. Raises UnknownJob, InvalidInput, or
+        QueueUnavailable (nothing was added).
         """
         spec = self.jobs[name]
         parsed = spec.parse_json(payload) if isinstance(payload, (bytes, str)) else \
             spec.parse(payload)
+        data = spec.dump(parsed)
         job_id = new_job_id()
         keys = self.keys[spec.queue]
-        add = calls.add_job(keys, job_id, name, spec.dump(parsed),
-                            {**self._opts[name], "jobId": job_id}, _now_ms())
+        opts = {**self._opts[name], "jobId": job_id}
+        then: list[tuple[Any, ...]] = []
+        dedup = None
+        if idempotency_key is not None:
+            dedup, record, fingerprint = self._idempotency(name, owner, idempotency_key, data)
+            opts["de"] = {"id": dedup, "ttl": self.settings.keep_age_s * 1000}
+            # In the same transaction: the first request's input stays with its key.
+            then = [("SET", record, fingerprint, "NX", "EX", self.settings.keep_age_s),
+                    ("GET", record)]
+        add = calls.add_job(keys, job_id, name, data, opts, _now_ms(), deduplication_id=dedup)
+        if owner is not None:  # the owner is written in the same transaction as the job
+            then.append(("HSET", keys.job(job_id), names.OWNER_FIELD, owner))
         try:
-            if owner is None:
-                replies = await self.fast.run_many([add])
-            else:  # the owner is written in the same transaction as the job
-                replies = await self.fast.run_many(
-                    [add], then=[("HSET", keys.job(job_id), names.OWNER_FIELD, owner)],
-                    atomic=True)
+            replies = await self.fast.run_many([add], then=then, atomic=bool(then))
         except REDIS_ERRORS as err:
             raise _unavailable(err) from err
-        if isinstance(replies[0], (RedisError, OSError)):  # LOADING, READONLY, OOM: not added
-            raise _unavailable(replies[0])
-        if replies[0] != job_id:
-            raise JobcastError(f"BullMQ did not add the job: {replies[0]!r}")
+        for reply in replies:
+            if isinstance(reply, (RedisError, OSError)):  # LOADING, READONLY, OOM: not added
+                raise _unavailable(reply)
+        added = replies[0]
+        if idempotency_key is not None:
+            if replies[2] != fingerprint:
+                raise IdempotencyConflict(
+                    "this Idempotency-Key was already used with a different input "
+                    f"(job {added}); use a new key for new work")
+            if added != job_id and owner is not None:
+                # A replay: the owner field just written belongs to no job.
+                await self._send(("DEL", keys.job(job_id)))
+            return str(added)
+        if added != job_id:
+            raise JobcastError(f"BullMQ did not add the job: {added!r}")
         return job_id
+
+    def _idempotency(self, name: str, owner: str | None, key: str,
+                     data: str) -> tuple[str, str, str]:
+        """The deduplication id (keys of different owners and jobs never meet), where the
+        first input's fingerprint is kept, and this input's fingerprint."""
+        dedup = hashlib.sha256(f"{name}\0{owner or ''}\0{key}".encode()).hexdigest()[:40]
+        fingerprint = hashlib.sha256(data.encode()).hexdigest()
+        return dedup, f"jobcast:idem:{self.jobs[name].queue}:{dedup}", fingerprint
 
     # -- status ----------------------------------------------------------------------------
 
@@ -230,20 +264,24 @@ class JobQueue:
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.25)
 
-    async def workload(self) -> dict[str, dict[str, int]]:
+    async def workload(self) -> dict[str, dict[str, int | None]]:
         """Per queue: jobs waiting (incl. prioritized), active, and BullMQ workers serving it."""
         queues = list(self.keys)
         replies = await self._send(
             *[c for q in queues for c in (("LLEN", self.keys[q].wait),
                                           ("ZCARD", self.keys[q].prioritized),
-                                          ("LLEN", self.keys[q].active))],
-            ("CLIENT", "LIST"))
-        clients = str(replies[-1])
-        overview = {}
+                                          ("LLEN", self.keys[q].active))])
+        try:
+            clients: str | None = str(await self.fast.call("CLIENT", "LIST"))
+        except RedisError:  # an ACL user without CLIENT LIST: the count is unknown, not 0
+            clients = None
+        overview: dict[str, dict[str, int | None]] = {}
         for i, queue in enumerate(queues):
             wait, prioritized, active = replies[3 * i:3 * i + 3]
-            overview[queue] = {"waiting": int(wait) + int(prioritized), "active": int(active),
-                               "workers": count_workers(clients, self.settings.prefix, queue)}
+            overview[queue] = {
+                "waiting": int(wait) + int(prioritized), "active": int(active),
+                "workers": count_workers(clients, self.settings.prefix, queue)
+                if clients is not None else None}
         return overview
 
     def result_file(self, job_id: str) -> Path | None:

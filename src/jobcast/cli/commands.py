@@ -19,6 +19,7 @@ from typing import Any
 import click
 
 from ..errors import ConfigError
+from ..redis.checks import check_credentials
 from ..settings import Settings
 from .embedded import EmbeddedRedis, RedisServer
 from .supervise import Child, Supervisor
@@ -75,7 +76,7 @@ def web(jobs: str | None, app_dir: str, host: str | None, port: int | None) -> N
     from ..web import create_app
 
     settings = load_settings(jobs=jobs, host=host, port=port)
-    settings.require_redis("jobcast web")
+    asyncio.run(check_credentials(settings.redis_target("jobcast web")))
     registry = load_jobs(settings.jobs, app_dir)
     demo = settings.demo_page or settings.jobs == DEMO_JOBS
     app = create_app(registry, settings, demo_page=demo)
@@ -112,7 +113,7 @@ def worker(jobs: str | None, app_dir: str, concurrency: int | None,
         from ..worker import check_heartbeat
 
         sys.exit(0 if asyncio.run(check_heartbeat(settings)) else 1)
-    settings.require_redis("jobcast worker")
+    asyncio.run(check_credentials(settings.redis_target("jobcast worker")))
     if settings.worker_processes > 1:
         extra = ["--only", only] if only else []
         argv = [sys.executable, "-m", "jobcast", "worker", "--processes", "1", *extra]

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-from redis.exceptions import ResponseError
+import asyncio
+import logging
 
+from redis.exceptions import AuthenticationError, ConnectionError, ResponseError
+
+from ..errors import ConfigError
 from .fast import FastRedis
+from .url import RedisTarget
+
+log = logging.getLogger("jobcast")
 
 SAFE_POLICY = "noeviction"
 
@@ -28,3 +35,20 @@ def is_out_of_memory(err: BaseException) -> bool:
     text = str(err)
     return isinstance(err, ResponseError) and (
         "OOM command not allowed" in text or text.startswith("EXECABORT"))
+
+
+async def check_credentials(target: RedisTarget) -> None:
+    """At start-up: a wrong password or a refused user is a clear error now, not a process
+    retrying for ever; an unreachable Redis is only a warning (it may come later)."""
+    fast = FastRedis(target)
+    try:
+        async with asyncio.timeout(3):
+            await fast.call("PING")
+    except AuthenticationError as err:
+        raise ConfigError(str(err)) from None
+    except ResponseError as err:  # NOAUTH: a password is needed; NOPERM: the user may not
+        raise ConfigError(f"Redis at {target.where} refused jobcast: {err}") from None
+    except (TimeoutError, ConnectionError, OSError) as err:
+        log.warning("Redis at %s is not reachable yet (%s); waiting for it", target.where, err)
+    finally:
+        await fast.aclose()

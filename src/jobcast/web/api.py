@@ -53,6 +53,12 @@ class ErrorBody(BaseModel):
     details: list[dict[str, Any]] | None = None
 
 
+IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key", "in": "header", "required": False,
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+    "description": "A retry with the same key and input answers the first job's id instead of "
+                   "starting the work again; the same key with another input is a 409."}
+
 _TEXT = {200: "OK", 202: "Accepted", 400: "Malformed JSON", 401: "Not signed in",
          403: "Not allowed", 404: "Unknown job", 409: "Not possible in the job's state",
          413: "Body too large", 415: "Not JSON", 422: "Invalid input", 429: "Rate limited",
@@ -105,8 +111,9 @@ def build_api(svc: Services, **fastapi: Any) -> FastAPI:
             f"/api/{spec.name}", _enqueue_route(spec.name), methods=["POST"], status_code=202,
             response_model=Accepted, summary=f"Start a {spec.name} job", tags=["jobs"],
             openapi_extra={"requestBody": {"required": True,
-                                           "content": {"application/json": {"schema": schema}}}},
-            responses=_responses(400, 401, 403, 404, 413, 415, 422, 429, 503),
+                                           "content": {"application/json": {"schema": schema}}},
+                           "parameters": [IDEMPOTENCY_KEY]},
+            responses=_responses(400, 401, 403, 404, 409, 413, 415, 422, 429, 503),
         )
     api.include_router(jobs_router)
     api.include_router(health_router)
@@ -141,7 +148,7 @@ async def enqueue(svc: Services, request: Request, job: str) -> Response:
     body = await read_body(request.receive, svc.enqueuer.max_body)
     status, content, headers = await svc.enqueuer.handle(
         job, request.headers.get("content-type", ""), body, client_of(request),
-        request.scope.get("root_path", ""))
+        request.scope.get("root_path", ""), request.headers.get("idempotency-key"))
     return ORJSONResponse(content, status_code=status, headers=headers)
 
 
@@ -244,6 +251,6 @@ async def readyz(svc: Use) -> Response:
         return error(503, f"Redis unreachable: {err}")
     warnings = [*svc.queue.warnings,
                 *[f"queue {name!r} has {q['waiting']} waiting job(s) and no worker"
-                  for name, q in queues.items() if q["waiting"] and not q["workers"]]]
+                  for name, q in queues.items() if q["waiting"] and q["workers"] == 0]]
     return ORJSONResponse({"ok": True, "redis_ms": redis_ms, **svc.stats(), "queues": queues,
                            "warnings": warnings})

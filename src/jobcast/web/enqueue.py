@@ -7,18 +7,20 @@ which the OpenAPI schema describes, calls the same ``handle``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import MutableMapping
 from typing import Any
 
 import orjson
 
 from ..errors import InvalidInput, QueueUnavailable, UnknownJob
-from ..queue import JobQueue
+from ..queue import IdempotencyConflict, JobQueue
 from .access import Access, AccessPolicy, Client
 from .http import route_path
 from .ratelimit import RateLimiter
 
 Reply = tuple[int, dict[str, Any], dict[str, str]]
+_KEY = re.compile(r"[!-~][ -~]{0,254}")
 
 def unavailable(err: QueueUnavailable) -> Reply:
     """503: nothing was added; ``reason`` says what Redis did (unreachable, full, ...)."""
@@ -37,7 +39,7 @@ class Enqueuer:
         self.paths = {f"/api/{name}": name for name in queue.jobs.names()}
 
     async def handle(self, job: str, content_type: str, body: bytes | None, client: Client,
-                     root_path: str = "") -> Reply:
+                     root_path: str = "", idempotency_key: str | None = None) -> Reply:
         """The whole enqueue: the fast path and FastAPI's route both answer with this."""
         if job not in self.queue.jobs:
             return 404, {"error": str(UnknownJob(job, self.queue.jobs.names()))}, {}
@@ -47,6 +49,8 @@ class Enqueuer:
                                   "(Content-Type: application/json)"}, {}
         if body is None:
             return 413, {"error": f"the body is larger than {self.max_body} bytes"}, {}
+        if idempotency_key is not None and not _KEY.fullmatch(idempotency_key):
+            return 400, {"error": "Idempotency-Key: 1 to 255 visible characters"}, {}
         try:
             orjson.loads(body)  # malformed JSON is a 400; the model validates the text itself
         except orjson.JSONDecodeError as err:
@@ -61,9 +65,12 @@ class Enqueuer:
             if retry_after:
                 return 429, {"error": "too many jobs started, slow down"}, {
                     "Retry-After": str(retry_after)}
-            job_id = await self.queue.enqueue(job, body, owner=owner)
+            job_id = await self.queue.enqueue(job, body, owner=owner,
+                                              idempotency_key=idempotency_key)
         except InvalidInput as err:
             return 422, {"error": "invalid input", "details": err.details}, {}
+        except IdempotencyConflict as err:
+            return 409, {"error": str(err)}, {}
         except QueueUnavailable as err:
             return unavailable(err)
         return 202, {"jobId": job_id}, {"Location": f"{root_path}/api/jobs/{job_id}"}
@@ -81,7 +88,8 @@ class Enqueuer:
         client_addr = scope.get("client")
         client = Client.from_asgi(headers, client_addr[0] if client_addr else None)
         status, content, extra = await self.handle(job, headers.get("content-type", ""), body,
-                                                   client, scope.get("root_path", ""))
+                                                   client, scope.get("root_path", ""),
+                                                   headers.get("idempotency-key"))
         data = orjson.dumps(content)
         response_headers = [(b"content-type", b"application/json"),
                             (b"content-length", str(len(data)).encode()),
