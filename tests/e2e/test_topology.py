@@ -5,6 +5,7 @@ over long-polling, headless Chromium on the demo page, all through nginx; and cl
 each web instance directly. One web instance is SIGKILLed at the end.
 
 Skipped only when nginx is missing outside CI (CI installs it, so there it must run).
+The topology itself comes from tests/support/topology.py.
 """
 
 from __future__ import annotations
@@ -15,9 +16,7 @@ import queue
 import re
 import shutil
 import signal
-import socket
 import subprocess
-import sys
 import threading
 import time
 import urllib.error
@@ -25,13 +24,13 @@ import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-RUN_LOCAL = REPO / "deploy" / "run-local"
+from support import REPO, require_tool
+from support.topology import Topology, alive, get, post_json, run_local
+
 WATCH_JS = REPO / "tests" / "e2e" / "clients" / "watch.js"
 ARTIFACTS = REPO / "test-artifacts"
 CHROMIUM = "/usr/bin/chromium"
@@ -48,82 +47,6 @@ TEST_ENV = {
 }
 
 pytestmark = pytest.mark.timeout(150)
-
-
-def _nginx_available() -> bool:
-    return bool(shutil.which("nginx") or os.access("/usr/sbin/nginx", os.X_OK))
-
-
-if not _nginx_available() and not os.environ.get("CI"):
-    pytest.skip("nginx is not installed (apt-get install nginx-light); deploy/run-local needs "
-                "it. CI installs it, so there this test runs.", allow_module_level=True)
-
-
-# --------------------------------------------------------------------------- helpers
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _get(url: str, timeout: float = 5.0) -> tuple[int, bytes, dict[str, str]]:
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as r:
-            return r.status, r.read(), dict(r.headers)
-    except urllib.error.HTTPError as e:
-        return e.code, e.read(), dict(e.headers)
-
-
-def _post_json(url: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-    req = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
-                                 headers={"content-type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=10) as r:
-            return r.status, json.loads(r.read())
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read() or b"{}")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie is dead for our purposes.
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        return stat.rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return True
-
-
-@dataclass
-class Topology:
-    url: str
-    dir: Path
-    state: dict[str, Any]
-    proc: subprocess.Popen[bytes]
-    output: Path
-
-    def web(self, name: str) -> dict[str, Any]:
-        return next(w for w in self.state["web"] if w["name"] == name)
-
-    def log(self, name: str) -> str:
-        try:
-            return (self.dir / "logs" / f"{name}.log").read_text(errors="replace")
-        except OSError:
-            return ""
-
-    def diagnostics(self) -> str:
-        parts = [f"--- run-local output\n{self.output.read_text(errors='replace')[-3000:]}"]
-        procs = self.state["web"] + self.state["worker"]
-        for name in ["nginx", "redis"] + [p["name"] for p in procs]:
-            parts.append(f"--- {name}.log (tail)\n{self.log(name)[-2000:]}")
-        return "\n".join(parts)
 
 
 @dataclass
@@ -221,59 +144,11 @@ def assert_exactly_once(summary: dict[str, Any], *, need_progress: bool = True) 
 
 @pytest.fixture(scope="module")
 def topology(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
-    if not _nginx_available():
-        pytest.fail("nginx is not installed, and CI is set: .ci/run must install it "
-                    "(apt-get install nginx-light)")
+    require_tool("nginx", "apt-get install nginx-light")
     assert (REPO / "node_modules" / "socket.io-client").is_dir(), \
         "node_modules/socket.io-client is missing: run `make install` (npm ci)"
-    base = tmp_path_factory.mktemp("run-local")
-    state_file = base / "state.json"
-    output = base / "run-local.out"
-    port = _free_port()
-    env = {**os.environ, **TEST_ENV, "JOBCAST_NGINX_PORT": str(port)}
-    env.pop("REDIS_URL", None)
-    with open(output, "wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, str(RUN_LOCAL), "--dir", str(base / "topology"),
-             "--state", str(state_file)],
-            cwd=REPO, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-        )
-    state: dict[str, Any] = {}
-    topo = None
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and proc.poll() is None:
-            if state_file.exists():
-                state = json.loads(state_file.read_text())
-                if _get(f"{state['url']}readyz", timeout=2)[0] == 200:
-                    break
-            time.sleep(0.2)
-        else:
-            raise AssertionError(
-                f"deploy/run-local did not come up (exit code {proc.poll()}):\n"
-                f"{output.read_text(errors='replace')[-4000:]}")
-        topo = Topology(url=state["url"].rstrip("/"), dir=base / "topology", state=state,
-                        proc=proc, output=output)
-        yield topo
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=45)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        # Whatever run-local did not stop (it should have): kill it by pid.
-        leftovers = []
-        for p in [state.get("redis"), state.get("nginx"), *state.get("web", []),
-                  *state.get("worker", [])]:
-            if p and _alive(p["pid"]):
-                leftovers.append(p["name"])
-                try:
-                    os.killpg(p["pid"], signal.SIGKILL)
-                except (ProcessLookupError, PermissionError):
-                    pass
-        assert not leftovers, f"run-local left processes running: {leftovers}"
+    with run_local(tmp_path_factory.mktemp("run-local"), TEST_ENV) as topology:
+        yield topology
 
 
 @pytest.fixture
@@ -294,9 +169,9 @@ def test_run_local_reports_ports_and_pids(topology: Topology) -> None:
     ports = [w["port"] for w in s["web"]] + [s["nginx"]["port"]]
     assert 6379 not in ports and s["redis_url"] != "redis://127.0.0.1:6379/0"
     for p in [s["redis"], s["nginx"], *s["web"], *s["worker"]]:
-        assert _alive(p["pid"]), p
+        assert alive(p["pid"]), p
     for w in s["web"]:
-        assert _get(f"http://127.0.0.1:{w['port']}/healthz")[0] == 200
+        assert get(f"http://127.0.0.1:{w['port']}/healthz")[0] == 200
     # nginx's own upstream knows both web instances (run-local filled them in).
     conf = (topology.dir / "nginx" / "nginx.conf").read_text()
     for w in s["web"]:
@@ -361,7 +236,7 @@ def test_demo_page_in_chromium_through_nginx(topology: Topology, diagnose: None)
         finally:
             browser.close()
     assert href, "the Download link has no href"
-    status, body, _ = _get(urllib.request.urljoin(f"{topology.url}/", href), timeout=15)
+    status, body, _ = get(urllib.request.urljoin(f"{topology.url}/", href), timeout=15)
     assert status == 200, (status, body[:200])
     assert body.startswith(b"%PDF"), body[:40]
     assert state == "completed", f"job card data-state={state!r}"
@@ -379,7 +254,7 @@ def test_each_web_instance_emits_each_event_once(topology: Topology, diagnose: N
     once. Clients bypass nginx and connect to each web instance directly."""
     ids = []
     for _ in range(4):
-        status, body = _post_json(f"{topology.url}/api/bulk", {"items": 40, "item_ms": 25})
+        status, body = post_json(f"{topology.url}/api/bulk", {"items": 40, "item_ms": 25})
         assert status == 202, body
         ids.append(body["jobId"])
     watches = []
@@ -402,7 +277,7 @@ def test_each_web_instance_emits_each_event_once(topology: Topology, diagnose: N
 def _upstream_for_loopback(topology: Topology) -> dict[str, Any]:
     """Which web instance nginx sends 127.0.0.1 to: nginx's access log says (upstream=...)."""
     probe = uuid.uuid4().hex
-    assert _get(f"{topology.url}/healthz?probe={probe}")[0] == 200
+    assert get(f"{topology.url}/healthz?probe={probe}")[0] == 200
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
         for line in topology.log("nginx").splitlines():
@@ -442,8 +317,8 @@ def test_clients_survive_the_death_of_their_web_instance(
         for w in watches.values():
             if w.proc.poll() is None:
                 w.proc.kill()
-    assert not _alive(victim["pid"])
-    assert _alive(survivor["pid"]), "the other web instance died too"
+    assert not alive(victim["pid"])
+    assert alive(survivor["pid"]), "the other web instance died too"
     assert time.monotonic() - killed_at < 40
     for t, s in summaries.items():
         assert s.get("ok"), f"{t}: {json.dumps(s)[:3000]}"
@@ -466,5 +341,5 @@ def test_clients_survive_the_death_of_their_web_instance(
         values = [e["value"] for e in after if e["type"] == "progress"]
         assert values == sorted(values), f"{t}: progress went backwards after re-join"
     # The survivor serves nginx's traffic now.
-    assert _get(f"{topology.url}/readyz")[0] == 200
+    assert get(f"{topology.url}/readyz")[0] == 200
     assert _upstream_for_loopback(topology) is survivor
