@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from .ids import is_file_safe
@@ -42,11 +43,45 @@ def sweep(folder: Path, ttl_s: float, now: float | None = None) -> int:
     return removed
 
 
-async def sweep_forever(folder: Path, ttl_s: float) -> None:
-    """Run by every worker process; several sweeping the same folder is harmless."""
-    interval = max(1.0, min(ttl_s / 2, 300.0))
+def orphans(folder: Path, known: set[str]) -> int:
+    """Delete the result files of jobs not in ``known`` (their job was removed from Redis, by
+    its retention or by hand): a file lives no longer than its job."""
+    removed = 0
+    for path in _files(folder):
+        if path.name.split(".", 1)[0] not in known:
+            try:
+                path.unlink()
+                removed += 1
+            except FileNotFoundError:
+                continue
+    return removed
+
+
+def _files(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        return []
+    return [p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")]
+
+
+def job_ids(folder: Path) -> list[str]:
+    return [p.name.split(".", 1)[0] for p in _files(folder)]
+
+
+async def sweep_forever(folder: Path, ttl_s: float,
+                        existing: Callable[[list[str]], Awaitable[set[str]]] | None = None) -> None:
+    """Run by every worker process; several sweeping the same folder is harmless. With
+    ``existing`` (which of these job ids still exist), files of removed jobs go too."""
+    interval = max(1.0, min(ttl_s / 2, 60.0))
     while True:
         removed = await asyncio.to_thread(sweep, folder, ttl_s)
+        if existing is not None:
+            try:
+                ids = await asyncio.to_thread(job_ids, folder)
+                if ids:
+                    known = await existing(ids)
+                    removed += await asyncio.to_thread(orphans, folder, known)
+            except Exception as err:  # noqa: BLE001 - Redis away: the next round tries again
+                log.warning("could not check which result files' jobs still exist: %s", err)
         if removed:
-            log.info("deleted %d expired result file(s)", removed)
+            log.info("deleted %d result file(s) (expired, or their job is gone)", removed)
         await asyncio.sleep(interval)

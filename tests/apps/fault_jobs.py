@@ -167,3 +167,18 @@ async def result(ctx: JobContext, data: ResultIn) -> object:
     return {"when": datetime.datetime(2026, 12, 1, 12, 0, tzinfo=datetime.UTC),
             "id": uuid.UUID("12345678-1234-5678-1234-567812345678"), "nan": float("nan"),
             "point": Point(1, 2)}
+
+
+@jobs.job("poison", timeout=60)
+async def poison(ctx: JobContext, data: dict[str, object]) -> None:
+    """Kills the worker process that runs it, every time (as an out-of-memory kill would)."""
+    with Path(str(data["dir"]), "runs").open("a") as runs:
+        runs.write(f"{ctx.attempt} {os.getpid()}\n")
+    os.kill(os.getpid(), 9)
+
+
+@jobs.job("filejob")
+async def filejob(ctx: JobContext, data: dict[str, object]) -> dict[str, str]:
+    """Writes a small result file, as the report job writes its PDF."""
+    ctx.result_path(".txt").write_text(f"result of {ctx.job_id}")
+    return {"url": f"/api/jobs/{ctx.job_id}/result"}

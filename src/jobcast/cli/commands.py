@@ -76,8 +76,9 @@ def web(jobs: str | None, app_dir: str, host: str | None, port: int | None) -> N
     from ..web import create_app
 
     settings = load_settings(jobs=jobs, host=host, port=port)
-    asyncio.run(check_credentials(settings.redis_target("jobcast web")))
+    target = settings.redis_target("jobcast web")
     registry = load_jobs(settings.jobs, app_dir)
+    asyncio.run(check_credentials(target))
     demo = settings.demo_page or settings.jobs == DEMO_JOBS
     app = create_app(registry, settings, demo_page=demo)
     server = uvicorn.Server(uvicorn.Config(
@@ -113,8 +114,9 @@ def worker(jobs: str | None, app_dir: str, concurrency: int | None,
         from ..worker import check_heartbeat
 
         sys.exit(0 if asyncio.run(check_heartbeat(settings)) else 1)
-    asyncio.run(check_credentials(settings.redis_target("jobcast worker")))
+    target = settings.redis_target("jobcast worker")
     if settings.worker_processes > 1:
+        asyncio.run(check_credentials(target))
         extra = ["--only", only] if only else []
         argv = [sys.executable, "-m", "jobcast", "worker", "--processes", "1", *extra]
         children = [Child(f"worker {i + 1}", argv) for i in range(settings.worker_processes)]
@@ -130,6 +132,8 @@ def run_worker(settings: Settings, only: str | None, app_dir: str) -> None:
     from ..worker import JobWorker
 
     registry = load_jobs(settings.jobs, app_dir)
+    asyncio.run(check_credentials(settings.redis_target("jobcast worker")))
+    all_queues = list(registry.queues())
     if only:
         registry = registry.only([n.strip() for n in only.split(",") if n.strip()])
     if settings.jobs == DEMO_JOBS and not os.environ.get("JOBCAST_EMBEDDED_REDIS"):
@@ -142,7 +146,8 @@ def run_worker(settings: Settings, only: str | None, app_dir: str) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, _stopper(stop, reason, sig))
-        await JobWorker(registry, settings, jobs_module=settings.jobs.partition(":")[0]).run(stop)
+        await JobWorker(registry, settings, jobs_module=settings.jobs.partition(":")[0],
+                        all_queues=all_queues).run(stop)
 
     uvloop.run(run())
     log.info("worker %s exiting: %s", os.getpid(), reason["signal"])

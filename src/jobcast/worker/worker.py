@@ -20,6 +20,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from .._bullmq import QueueKeys
 from .._bullmq.workers import client_name
 from ..redis import REDIS_ERRORS, FastRedis, connect
 from ..redis.checks import redis_warnings
@@ -59,13 +60,16 @@ class JobWorker:
         await JobWorker(jobs, settings).run(stop)
     """
 
-    def __init__(self, jobs: Jobs, settings: Settings, jobs_module: str | None = None) -> None:
+    def __init__(self, jobs: Jobs, settings: Settings, jobs_module: str | None = None,
+                 all_queues: list[str] | None = None) -> None:
         self.target = settings.redis_target("the worker")
         self.jobs = jobs
         self.settings = settings
         self.redis: Redis = connect(self.target)
         self.fast = FastRedis(self.target)
         self.running = RunningJobs()
+        self._all_queues = all_queues or list(jobs.queues())
+        """Every queue of the app (not only those of --only): result files belong to them."""
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         self.name = f"jobcast-{socket.gethostname()}-{os.getpid()}"
         """The worker's name in BullMQ (processedBy, CLIENT SETNAME)."""
@@ -105,7 +109,8 @@ class JobWorker:
             asyncio.ensure_future(heartbeat.beat(self.redis, lambda: str(len(self.running)))),
             asyncio.ensure_future(listen_for_cancels(self.redis, self.running)),
             asyncio.ensure_future(sweep_cancel_records(self.fast, self.running)),
-            asyncio.ensure_future(sweep_forever(s.results_path, s.result_ttl_s)),
+            asyncio.ensure_future(sweep_forever(s.results_path, s.result_ttl_s,
+                                                self._existing_jobs)),
         ]
         try:
             async with asyncio.timeout(CLOSE_TIMEOUT_S):
@@ -151,6 +156,15 @@ class JobWorker:
                 log.warning("could not record every hand-back in time; the stalled check "
                             "will return those jobs to their queue")
                 closing.cancel()
+
+    async def _existing_jobs(self, ids: list[str]) -> set[str]:
+        """Which of these job ids still have a job hash, in any of this worker's queues."""
+        keys = [QueueKeys(self.settings.prefix, q) for q in self._all_queues]
+        found = await self.fast.pipeline(*[("EXISTS", k.job(i)) for i in ids for k in keys])
+        if any(isinstance(f, Exception) for f in found):
+            raise next(f for f in found if isinstance(f, Exception))
+        per_job = len(keys)
+        return {i for n, i in enumerate(ids) if any(found[n * per_job:(n + 1) * per_job])}
 
     def _lock_s(self) -> float:
         return self.settings.lock_duration_ms / 2000
