@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Browser-like clients for deploy/compose-check's fault phases: each is the shipped client
-// (src/jobcast/client/jobcast.js) on the real socket.io-client, with reconnection on, so
+// (src/jobcast/<browser dir>/jobcast.js) on the real socket.io-client, with reconnection on, so
 // after a web instance dies it reconnects through nginx and re-joins its rooms, as a page does.
 //
 //   NODE_PATH=<dir with node_modules/socket.io-client> node deploy/docker/watch-jobs.js \
@@ -23,9 +23,19 @@
 
 'use strict';
 
+const fs = require('fs');
 const path = require('path');
 const { io } = require('socket.io-client');
-const jobcast = require(path.join(__dirname, '..', '..', 'src', 'jobcast', 'client', 'jobcast.js'));
+
+// The shipped client: JOBCAST_CLIENT_JS, else src/jobcast/<dir>/jobcast.js of this checkout.
+function clientPath() {
+  if (process.env.JOBCAST_CLIENT_JS) return process.env.JOBCAST_CLIENT_JS;
+  const pkg = path.join(__dirname, '..', '..', 'src', 'jobcast');
+  const found = fs.readdirSync(pkg).map((d) => path.join(pkg, d, 'jobcast.js')).find((f) => fs.existsSync(f));
+  if (!found) throw new Error(`no jobcast.js under ${pkg}`);
+  return found;
+}
+const jobcast = require(clientPath());
 
 function parseArgs(argv) {
   const opts = {
