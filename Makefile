@@ -2,9 +2,9 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-VENDOR := src/jobcast/client/vendor
+VENDOR := src/jobcast/browser/vendor
 
-.PHONY: install up test test-fast bench lint clean
+.PHONY: install up test test-fast bench bench-stream lint clean
 
 install: $(BIN)/jobcast $(VENDOR)/socket.io.min.js
 
@@ -36,6 +36,9 @@ test-fast: install
 
 bench: install
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+bench-stream: install
+	$(BIN)/python bench/stream.py $(BENCH_ARGS)
 
 lint: install
 	$(BIN)/ruff check src tests

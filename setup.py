@@ -11,7 +11,7 @@ from setuptools import setup
 from setuptools.command.build_py import build_py
 
 ROOT = Path(__file__).resolve().parent
-VENDOR = ROOT / "src" / "jobcast" / "client" / "vendor"
+VENDOR = ROOT / "src" / "jobcast" / "browser" / "vendor"
 ASSET = "socket.io.min.js"
 
 

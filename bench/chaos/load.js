@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // The chaos soak's load: browser-like users through nginx, each one Socket.IO connection (the
-// shipped src/jobcast/client/jobcast.js, which re-joins its rooms after every reconnect) running
+// shipped src/jobcast/browser/jobcast.js, which re-joins its rooms after every reconnect) running
 // one job after another. A POST that fails (a web killed, Redis restarting) is retried with the
 // same Idempotency-Key, as a careful client does, so retries never start the work twice.
 //
@@ -14,7 +14,7 @@
 const path = require('path');
 const crypto = require('crypto');
 const { io } = require(path.join(__dirname, '..', '..', 'node_modules', 'socket.io-client'));
-const jobcast = require(path.join(__dirname, '..', '..', 'src', 'jobcast', 'client', 'jobcast.js'));
+const jobcast = require(path.join(__dirname, '..', '..', 'src', 'jobcast', 'browser', 'jobcast.js'));
 
 const opts = { url: '', vus: 20, seconds: 60, settle: 90, items: 20, itemMs: 25 };
 for (let i = 2; i < process.argv.length; i += 2) {

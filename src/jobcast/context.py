@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
-from collections.abc import Callable
+from collections.abc import AsyncIterable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from .ids import is_file_safe
+
+MAX_MESSAGE = 500
+"""A progress message longer than this is cut (it is shown on a progress bar)."""
 
 
 def checked_percent(value: object) -> float:
@@ -38,6 +42,8 @@ class JobInfo:
 class JobLinks(Protocol):
     """What reaches back to the worker from a handler, however it runs (loop, thread, child)."""
 
+    def write(self, text: str) -> None: ...
+
     def log(self, line: str) -> None: ...
 
     def children_values(self) -> Any: ...
@@ -46,6 +52,9 @@ class JobLinks(Protocol):
 
 
 class _NoLinks:
+    def write(self, text: str) -> None:
+        pass
+
     def log(self, line: str) -> None:
         pass
 
@@ -73,7 +82,7 @@ class JobContext:
     def __init__(
         self,
         info: JobInfo,
-        report: Callable[[float], None],
+        report: Callable[[float, str | None], None],
         is_cancelled: Callable[[], bool] = lambda: False,
         links: JobLinks | None = None,
     ) -> None:
@@ -106,9 +115,34 @@ class JobContext:
         """True once someone cancelled the job; a cooperative handler stops when it sees it."""
         return self._is_cancelled()
 
-    def progress(self, percent: float) -> None:
-        """Report progress (0-100). Cheap to call often: updates are coalesced, never lower."""
-        self._report(checked_percent(percent))
+    def progress(self, percent: float, message: str | None = None) -> None:
+        """Report progress (0-100), with an optional message ("page 3 of 8: charts"). Cheap to
+        call often: updates are coalesced, never lower; the time left is worked out for you."""
+        if message is not None:
+            message = str(message)[:MAX_MESSAGE]
+        self._report(checked_percent(percent), message)
+
+    def write(self, text: str) -> None:
+        """Append to the job's output (an LLM's tokens, a transcript's lines...). Cheap to call
+        per token: writes are batched; every subscriber gets all of it, in order, once."""
+        if not isinstance(text, str):
+            raise TypeError(f"write() takes text, not {type(text).__name__}")
+        self._links.write(text)
+
+    async def write_all(self, chunks: Iterable[str] | AsyncIterable[str]) -> int:
+        """Pipe a generator (sync or async) into the output; returns how many chunks."""
+        count = 0
+        if isinstance(chunks, AsyncIterable):
+            async for chunk in chunks:
+                self.write(chunk)
+                count += 1
+        else:
+            for chunk in chunks:
+                self.write(chunk)
+                count += 1
+                if count % 256 == 0:
+                    await asyncio.sleep(0)  # a long sync iterator lets the worker breathe
+        return count
 
     def log(self, line: str) -> None:
         """Add a line to the job's log (BullMQ's job log: Bull Board's Logs tab shows it)."""

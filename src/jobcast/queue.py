@@ -23,6 +23,7 @@ from ._bullmq import QueueKeys, calls
 from ._bullmq.workers import count_workers
 from .errors import JobcastError, QueueUnavailable
 from .ids import is_job_id, new_job_id
+from .output import Entry, read_entries
 from .redis import REDIS_ERRORS, FastRedis
 from .redis.checks import is_out_of_memory, redis_warnings
 from .registry import Jobs, JobSpec
@@ -263,6 +264,16 @@ class JobQueue:
                 return CancelResult(await self.exact_state(status), False)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.25)
+
+    async def entries(self, status: JobStatus, kind: str, after: int = -1
+                      ) -> tuple[list[Entry], int]:
+        """A job's stored output chunks or log lines after seq ``after``, and how many there
+        are in all."""
+        try:
+            return await read_entries(self.fast, self.keys[self.queue_of(status)],
+                                      status.job_id, kind, after)
+        except (*REDIS_ERRORS, RedisError) as err:
+            raise _unavailable(err) from err
 
     async def workload(self) -> dict[str, dict[str, int | None]]:
         """Per queue: jobs waiting (incl. prioritized), active, and BullMQ workers serving it."""

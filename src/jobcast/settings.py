@@ -84,6 +84,14 @@ class Settings(BaseSettings):
 
     progress_interval_ms: int = Field(default=100, ge=0, le=60_000)
     """At most one progress update per job per interval reaches Redis and the browser."""
+    output_interval_ms: int = Field(default=50, ge=0, le=10_000)
+    """A job's output and log lines are written in batches at most this far apart."""
+    output_max_bytes: int = Field(default=10 << 20, ge=1)
+    """A job's output (and, apart, its log) is bounded to this many bytes..."""
+    output_max_entries: int = Field(default=100_000, ge=1)
+    """...and to this many entries (a batch of writes is one entry)."""
+    output_overflow: Literal["truncate", "fail"] = "truncate"
+    """Past the bound: "truncate" keeps what fits and adds a marker; "fail" fails the job."""
     lock_duration_ms: int = Field(default=30_000, ge=100)
     """A job's lock lasts this long and is renewed at half of it while the job runs."""
     stalled_interval_ms: int = Field(default=30_000, ge=100)

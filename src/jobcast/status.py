@@ -28,7 +28,7 @@ TERMINAL = frozenset({JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED})
 
 FIELDS = (
     "progress", "returnvalue", "failedReason", "finishedOn", "processedOn", "atm", "timestamp",
-    OWNER_FIELD, STATE_FIELD,
+    OWNER_FIELD, STATE_FIELD, "jcoutputseq", "jclogseq",
 )
 """The job hash fields a status needs, in the order HMGET returns them."""
 
@@ -45,6 +45,14 @@ class JobStatus:
     created_at: int | None = None
     finished_at: int | None = None
     owner: str | None = None
+    message: str | None = None
+    """The handler's last progress message ("page 3 of 8: charts")."""
+    eta: float | None = None
+    """Seconds left, estimated by the worker from the job's own pace (None while unknown)."""
+    output_count: int = 0
+    """Output chunks written so far (the next chunk's seq)."""
+    log_count: int = 0
+    """Log lines written so far through jobcast."""
 
     @classmethod
     def from_fields(cls, job_id: str, job: str, values: list[str | None]) -> JobStatus:
@@ -55,7 +63,8 @@ class JobStatus:
         once a worker picked it up, and as waiting before. Cancelled is what the worker
         recorded (``jcstate``), never guessed from the reason's text.
         """
-        progress, returnvalue, reason, finished, processed, attempts, created, owner, ended = values
+        (progress, returnvalue, reason, finished, processed, attempts, created, owner, ended,
+         outputs, logs) = values
         if finished and returnvalue is not None:
             state = JobState.COMPLETED
         elif finished:
@@ -64,11 +73,17 @@ class JobStatus:
             state = JobState.ACTIVE
         else:
             state = JobState.WAITING
+        reported = decode_json(progress)
+        message, eta = progress_details(reported)
         return cls(
             job_id=job_id,
             job=job,
             state=state,
-            progress=progress_value(decode_json(progress)),
+            progress=progress_value(reported),
+            message=message,
+            eta=eta if not state.is_terminal else None,
+            output_count=int(outputs or 0),
+            log_count=int(logs or 0),
             result=decode_json(returnvalue) if state is JobState.COMPLETED else None,
             reason=reason if state in (JobState.FAILED, JobState.CANCELLED) else None,
             attempts_made=int(attempts or 0),
@@ -98,9 +113,25 @@ class JobStatus:
             "attemptsMade": self.attempts_made,
             "createdAt": self.created_at,
             "finishedAt": self.finished_at,
+            "message": self.message,
+            "eta": self.eta,
+            "output": self.output_count,
+            "logs": self.log_count,
         }
 
 
 def progress_value(value: Any) -> float:
-    """A progress as jobcast reports it: the number BullMQ stored, 0 for anything else."""
+    """A progress as jobcast reports it: the number BullMQ stored (or the ``percent`` of an
+    object with a message and time left), 0 for anything else."""
+    if isinstance(value, dict):
+        value = value.get("percent")
     return value if isinstance(value, (int, float)) and not isinstance(value, bool) else 0
+
+
+def progress_details(value: Any) -> tuple[str | None, float | None]:
+    """The message and time left stored with a progress, if any."""
+    if not isinstance(value, dict):
+        return None, None
+    message, eta = value.get("message"), value.get("eta")
+    return (message if isinstance(message, str) else None,
+            eta if isinstance(eta, (int, float)) and not isinstance(eta, bool) else None)

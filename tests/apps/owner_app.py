@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import asyncio
 
-from jobcast import Client, Settings, create_app, load_jobs
+from jobcast import Caller, Settings, create_app, load_jobs
 
 
-def user_of(client: Client) -> str | None:
+def user_of(client: Caller) -> str | None:
     return client.cookies.get("user")
 
 
-async def slow_user_of(client: Client) -> str | None:
+async def slow_user_of(client: Caller) -> str | None:
     await asyncio.sleep(0.02)
     return client.cookies.get("user")
 

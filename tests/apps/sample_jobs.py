@@ -1,4 +1,5 @@
-"""Jobs the tests run: the demo's two plus a few that misbehave on purpose."""
+"""Jobs the tests run: the demo's three, a few that misbehave on purpose, and writers of
+streamed output in each of the three ways a handler runs (async, thread, process)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,12 @@ import time
 from pydantic import BaseModel
 
 from jobcast import JobContext, JobFailed, Jobs
-from jobcast.demo import BulkIn, ReportIn, build_report, process_items
+from jobcast.demo import BulkIn, ReportIn, StoryIn, build_report, process_items, tell_story
 
 jobs = Jobs()
 jobs.job("report", input=ReportIn, cpu_bound=True, timeout=600)(build_report)
 jobs.job("bulk", input=BulkIn, timeout=3600)(process_items)
+jobs.job("story", input=StoryIn, timeout=3600)(tell_story)
 
 
 class Spin(BaseModel):
@@ -61,3 +63,85 @@ async def flood(ctx: JobContext, data: Flood) -> dict[str, int]:
         if i % 1000 == 0:
             await asyncio.sleep(0)
     return {"calls": data.calls}
+
+
+class Write(BaseModel):
+    count: int = 1000
+    """Writes of token(i): "<i>," (``size`` 0) or ``size`` copies of one letter."""
+    size: int = 0
+    lines: int = 0
+    """Log lines, one every count/lines writes."""
+    pause_every: int = 0
+    pause_ms: float = 0
+    fail: bool = False
+
+
+def token(i: int, size: int) -> str:
+    return f"{i}," if size == 0 else "abcdefghijklmnopqrstuvwxyz"[i % 26] * size
+
+
+def expected_output(data: dict[str, int]) -> str:
+    spec = Write(**data)
+    return "".join(token(i, spec.size) for i in range(spec.count))
+
+
+def _writes(ctx: JobContext, data: Write, i: int) -> None:
+    ctx.write(token(i, data.size))
+    if data.lines and i % max(1, data.count // data.lines) == 0:
+        ctx.log(f"line {i}")
+    ctx.progress(100 * (i + 1) / data.count, f"write {i + 1} of {data.count}")
+
+
+@jobs.job("writer", input=Write, timeout=600)
+async def writer(ctx: JobContext, data: Write) -> dict[str, int]:
+    for i in range(data.count):
+        _writes(ctx, data, i)
+        if data.pause_every and (i + 1) % data.pause_every == 0:
+            await asyncio.sleep(data.pause_ms / 1000)
+        elif i % 1000 == 999:
+            await asyncio.sleep(0)
+    if data.fail:
+        raise RuntimeError("wrote, then failed")
+    return {"count": data.count}
+
+
+@jobs.job("thread_writer", input=Write, timeout=600)
+def thread_writer(ctx: JobContext, data: Write) -> dict[str, int]:
+    for i in range(data.count):
+        _writes(ctx, data, i)
+        if data.pause_every and (i + 1) % data.pause_every == 0:
+            time.sleep(data.pause_ms / 1000)
+    return {"count": data.count}
+
+
+@jobs.job("cpu_writer", input=Write, cpu_bound=True, timeout=600)
+def cpu_writer(ctx: JobContext, data: Write) -> dict[str, int]:
+    for i in range(data.count):
+        _writes(ctx, data, i)
+        if data.pause_every and (i + 1) % data.pause_every == 0:
+            time.sleep(data.pause_ms / 1000)
+    return {"count": data.count}
+
+
+class Steady(BaseModel):
+    steps: int = 20
+    step_ms: float = 100
+
+
+@jobs.job("steady", input=Steady, timeout=600)
+async def steady(ctx: JobContext, data: Steady) -> dict[str, int]:
+    """Progress at a steady pace: its time left should be told right."""
+    for i in range(1, data.steps + 1):
+        await asyncio.sleep(data.step_ms / 1000)
+        ctx.progress(100 * i / data.steps)
+    return {"steps": data.steps}
+
+
+class Big(BaseModel):
+    size: int = 900_000
+
+
+@jobs.job("cpu_big", input=Big, cpu_bound=True, timeout=60)
+def cpu_big(ctx: JobContext, data: Big) -> dict[str, str]:
+    """A result far bigger than a pipe's buffer: it reaches the worker in pieces."""
+    return {"blob": "x" * data.size}

@@ -63,7 +63,7 @@ async def test_ids_a_node_producer_chose_are_visible(
             for job_id in (named, counted):
                 body = (await http.get(f"/api/jobs/{job_id}")).json()
                 assert body["state"] == "waiting" and body["job"] == queue, body
-                assert await watcher.join(job_id) == {"ok": True, "state": "waiting"}
+                assert await watcher.join(job_id) == {"ok": True, "state": "waiting", "output": 0, "logs": 0}
             worker = Worker(jobcast_env_for(conformance_redis, queue)).start()
             try:
                 for job_id, value in ((named, 42), (counted, 1)):

@@ -21,10 +21,11 @@ from typing import Any
 import httpx
 import pytest
 
+from sample_jobs import jobs as sample_jobs
 from support import Stack, Watcher, wait_for
 
 ROOMS_PER_SOCKET = 5
-SAMPLE_JOBS = ("report", "bulk", "spin", "boom", "flood")
+SAMPLE_JOBS = tuple(sample_jobs.names())
 
 
 def waiting(stack: Stack) -> int:
@@ -305,7 +306,7 @@ async def test_bad_joins_are_refused_or_ignored_and_create_no_room(
             assert ack["ok"] is False and ack["error"], (str(bad)[:40], ack)
             await watcher.client.emit("leaveRoom", bad)
         for unknown in UNKNOWN_IDS:  # watched before they exist, and left again
-            assert await watcher.join(unknown) == {"ok": True, "state": "unknown"}
+            assert await watcher.join(unknown) == {"ok": True, "state": "unknown", "output": 0, "logs": 0}
             await watcher.client.call("leaveRoom", unknown, timeout=10)
         assert bare.web.rooms() == rooms
         await watcher.client.emit("joinRoom", ("a/b", "b", {"c": 1}))  # several arguments
@@ -315,7 +316,7 @@ async def test_bad_joins_are_refused_or_ignored_and_create_no_room(
         assert watcher.client.connected
         # The socket still works: a real job joins, and the bad ones left no room behind.
         job_id = (await http.post("/api/bulk", json={"items": 1})).json()["jobId"]
-        assert await watcher.join(job_id) == {"ok": True, "state": "waiting"}
+        assert await watcher.join(job_id) == {"ok": True, "state": "waiting", "output": 0, "logs": 0}
         assert bare.web.rooms() == rooms + 1
         await watcher.client.call("leaveRoom", job_id, timeout=10)
         assert bare.web.rooms() == rooms
@@ -333,16 +334,17 @@ async def test_rooms_per_socket_are_limited(bare: Stack, http: httpx.AsyncClient
                for _ in range(ROOMS_PER_SOCKET + 1)]
         rooms = bare.web.rooms()
         for job_id in ids[:ROOMS_PER_SOCKET]:
-            assert await watcher.join(job_id) == {"ok": True, "state": "waiting"}
-        assert await watcher.join(ids[0]) == {"ok": True, "state": "waiting"}  # again: no new room
+            assert await watcher.join(job_id) == {"ok": True, "state": "waiting", "output": 0, "logs": 0}
+        # again: no new room
+        assert await watcher.join(ids[0]) == {"ok": True, "state": "waiting", "output": 0, "logs": 0}
         refused = await watcher.join(ids[-1])
         assert refused["ok"] is False and "too many rooms" in refused["error"], refused
         assert bare.web.rooms() == rooms + ROOMS_PER_SOCKET
         # The limit is per socket: another one may still join that job...
-        assert await other.join(ids[-1]) == {"ok": True, "state": "waiting"}
+        assert await other.join(ids[-1]) == {"ok": True, "state": "waiting", "output": 0, "logs": 0}
         # ...and leaving a room frees a place.
         await watcher.client.call("leaveRoom", ids[0], timeout=10)
-        assert await watcher.join(ids[-1]) == {"ok": True, "state": "waiting"}
+        assert await watcher.join(ids[-1]) == {"ok": True, "state": "waiting", "output": 0, "logs": 0}
         assert watcher.client.connected
     finally:
         await watcher.close()

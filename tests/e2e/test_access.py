@@ -114,11 +114,25 @@ async def test_jobs_are_visible_only_to_their_owner(owner_app: Web) -> None:
         for client in (b_http, anon):
             for method, path in (("GET", f"/api/jobs/{job_id}"),
                                  ("GET", f"/api/jobs/{job_id}/result"),
+                                 ("GET", f"/api/jobs/{job_id}/events"),
+                                 ("GET", f"/api/jobs/{job_id}/output"),
+                                 ("GET", f"/api/jobs/{job_id}/logs"),
                                  ("DELETE", f"/api/jobs/{job_id}")):
                 response = await client.request(method, path)
                 assert response.status_code == 404, (method, path, response.text)
                 assert response.json() == {"error": "unknown job"}  # as if it never existed
 
+        # The owner's own event stream (SSE) follows it to its end; its log too.
+        names = []
+        async with a_http.stream("GET", f"/api/jobs/{job_id}/events") as stream:
+            assert stream.status_code == 200
+            async for line in stream.aiter_lines():
+                if line.startswith("event: "):
+                    names.append(line[7:])
+        assert names[0] == "state" and names[-1] == "report:completed", names
+        assert "report:log" in names  # "page 1 of 1 laid out"
+        logs = (await a_http.get(f"/api/jobs/{job_id}/logs")).json()
+        assert [e["text"] for e in logs["entries"]] == ["page 1 of 1 laid out (histogram)"]
         event, data = await a.wait_terminal(job_id, timeout=60)
         assert event == "report:completed", data
         pdf = await a_http.get(f"/api/jobs/{job_id}/result")

@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from sample_jobs import expected_output
 from support import Stack, Watcher, start_job, until, wait_for
 
 
@@ -80,3 +81,39 @@ async def test_a_stopped_web_catches_its_sockets_up_after_the_stream_was_trimmed
         for watcher in watchers:
             await watcher.close()
     wait_for(lambda: stalled.readyz()["sockets"] == 0, timeout=10, what="sockets gone")
+
+
+async def test_output_trimmed_from_the_stream_is_read_back_for_a_stopped_webs_sockets(
+        tmp_path: Path) -> None:
+    # Every write its own entry (no batching), and a stream of ~100 entries: a writer of 400
+    # entries trims it four times over while the watchers' web is stopped.
+    with Stack(JOBCAST_JOBS="fault_jobs:jobs", JOBCAST_MAX_EVENTS="100",
+               JOBCAST_OUTPUT_INTERVAL_MS="0") as stack:
+        stack.start_worker()
+        stalled = stack.start_web()
+        busy = stack.start_web()
+        watchers = [await Watcher(stalled.url).connect() for _ in range(3)]
+        spec = {"count": 400, "pause_every": 1, "pause_ms": 2}
+        try:
+            async with httpx.AsyncClient(base_url=busy.url, timeout=10) as http:
+                job_id = await start_job(http, "writer", spec)
+                for watcher in watchers:
+                    assert (await watcher.join(job_id))["ok"]
+                stalled.signal(signal.SIGSTOP)
+                try:
+                    while (await http.get(f"/api/jobs/{job_id}")).json()["state"] != "completed":
+                        await asyncio.sleep(0.05)
+                    kept = [f for _, f in stack.db.xrange("bull:writer:events")
+                            if f.get("event") == "output" and f.get("jobId") == job_id]
+                    assert len(kept) < 400, "the stream still holds all the output"
+                finally:
+                    stalled.signal(signal.SIGCONT)
+                for watcher in watchers:
+                    await watcher.wait_terminal(job_id, timeout=20)
+                    chunks = [d for e, d in watcher.events[job_id] if e == "writer:output"]
+                    assert [d["seq"] for d in chunks] == list(range(len(chunks)))
+                    assert "".join(d["text"] for d in chunks) == expected_output(spec)
+                    assert watcher.kinds(job_id)[-1] == "completed"
+        finally:
+            for watcher in watchers:
+                await watcher.close()

@@ -68,3 +68,50 @@ def test_reload_mid_job_rejoins_and_finishes(browser: Browser, stack: Stack) -> 
     expect(again).to_have_attribute("data-state", "completed", timeout=20_000)
     expect(again.locator(".job-result")).to_contain_text("Processed 30 items")
     page.close()
+
+
+def test_a_story_streams_word_by_word_and_survives_a_reload(browser: Browser,
+                                                            stack: Stack) -> None:
+    from jobcast.demo.story import words
+
+    expected = "".join(words("browser story", 120))
+    page = browser.new_page()
+    page.goto(stack.url)
+    page.fill("#story-prompt", "browser story")
+    page.fill("#story-words", "120")
+    page.fill("#story-word-ms", "25")
+    page.get_by_role("button", name="Write a story").click()
+    card = page.locator("#jobs li.job").first
+    output = card.locator(".job-output")
+    expect(output).to_be_visible(timeout=10_000)
+    expect(card.locator(".job-message")).to_contain_text("word ")  # "word k of 120"
+    shown = output.text_content() or ""
+    assert 0 < len(shown) < len(expected) and expected.startswith(shown)  # mid-story
+    job_id = card.get_attribute("data-job-id")
+    page.reload()  # the stored words come back, the rest streams on, nothing twice
+    again = page.locator(f'#jobs li.job[data-job-id="{job_id}"]')
+    expect(again).to_have_attribute("data-state", "completed", timeout=20_000)
+    assert again.locator(".job-output").text_content() == expected
+    expect(again.locator(".job-result")).to_contain_text("120 words")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "demo-story.png"), full_page=True)
+    # The shipped client watching the finished job twice on one connection: each watch gets
+    # the whole output and its end (exactly once per join, not once per connection).
+    twice = page.evaluate("""async (jobId) => {
+        const client = window.jobcastDemo.client;
+        const watchOnce = () => new Promise((resolve, reject) => {
+            let text = "";
+            setTimeout(() => reject(new Error("no terminal event")), 10000);
+            jobcast.watch(client, "story", jobId, {
+                onOutput: (chunk) => { text += chunk; },
+                onCompleted: (result) => resolve([text, result]),
+            });
+        });
+        return [await watchOnce(), await watchOnce()];
+    }""", job_id)
+    for text, result in twice:
+        assert text == expected and result["words"] == 120
+    page.reload()  # a finished story is read back from its stored output
+    done = page.locator(f'#jobs li.job[data-job-id="{job_id}"]')
+    expect(done.locator(".job-output")).to_have_text(expected)
+    page.close()

@@ -225,7 +225,7 @@ async def test_sigterm_after_a_short_grace_hands_the_job_back_and_nothing_is_los
 
             # While no worker runs, new jobs wait.
             later = await start(http, "bulk", {"items": 3})
-            assert (await watcher.join(later)) == {"ok": True, "state": "waiting"}
+            assert (await watcher.join(later)) == {"ok": True, "state": "waiting", "output": 0, "logs": 0}
             assert (await status(http, later))["state"] == "waiting"
 
             (tmp_path / "open").touch()
@@ -275,12 +275,12 @@ def test_web_restart_the_browser_client_rejoins_and_gets_state_then_the_end(
         # A new web process on the same port, as a supervisor or an orchestrator would.
         stack.start_web(port=web.port)
         wait_for(lambda: seen("join", 2), timeout=30, what="re-join on the second connection")
-        assert seen("join", 2)[0]["ack"] == {"ok": True, "state": "active"}
+        assert seen("join", 2)[0]["ack"] == {"ok": True, "state": "active", "output": 0, "logs": 0}
         # The current state is re-sent to the new connection at once.
         wait_for(lambda: [m for m in seen("message", 2) if m["name"] == "gate:progress"],
                  timeout=10, what="the state after the re-join")
         snapshot = next(m for m in seen("message", 2) if m["name"] == "gate:progress")
-        assert snapshot["payload"] == {"jobId": job_id, "progress": 42}
+        assert snapshot["payload"] == {"jobId": job_id, "progress": 42, "eta": None}
 
         (tmp_path / "open").touch()
         assert client.wait(30) == 0, out.read_text()
@@ -409,7 +409,7 @@ async def test_cancelling_a_waiting_job_removes_it_and_no_worker_runs_it_later(
     try:
         async with httpx.AsyncClient(base_url=stack.url, timeout=10) as http:
             job_id = await start(http, "gate", {"dir": str(tmp_path)})
-            assert (await watcher.join(job_id)) == {"ok": True, "state": "waiting"}
+            assert (await watcher.join(job_id)) == {"ok": True, "state": "waiting", "output": 0, "logs": 0}
             response = await http.delete(f"/api/jobs/{job_id}")
             assert response.status_code == 200 and response.json()["state"] == "cancelled"
             event, data = await watcher.wait_terminal(job_id)

@@ -22,17 +22,22 @@ def test_the_wheel_carries_the_browser_client_built_from_the_lockfile(tmp_path: 
         if (REPO / name).is_file():
             (source / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(REPO / name, source / name)
-    assert not (source / "src/jobcast/client/vendor").exists()  # never committed
+    assert not (source / "src/jobcast/browser/vendor").exists()  # never committed
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
                     "-q", "-w", str(tmp_path / "dist"), str(source)], check=True, timeout=300)
     (wheel,) = (tmp_path / "dist").glob("jobcast-*.whl")
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
         metadata = archive.read(next(n for n in names if n.endswith("METADATA"))).decode()
-    for needed in ("jobcast/client/jobcast.js", "jobcast/client/vendor/socket.io.min.js",
+    for needed in ("jobcast/browser/jobcast.js", "jobcast/browser/vendor/socket.io.min.js",
                    "jobcast/demo/static/index.html", "jobcast/demo/static/app.js",
                    "jobcast/py.typed"):
         assert needed in names, needed
+    # Every file the package keeps beside its code (scripts, static files) is in the wheel:
+    # a missing .lua fails only at import, on the user's machine.
+    for name in files:
+        if name.startswith("src/jobcast/") and not name.endswith(".py") and (REPO / name).is_file():
+            assert name.removeprefix("src/") in names, f"{name} is not in the wheel"
     locked = (REPO / "package-lock.json").read_text()
     assert '"node_modules/socket.io-client"' in locked
     assert "Provides-Extra: demo" in metadata and "Provides-Extra: embedded" in metadata

@@ -55,13 +55,13 @@ async def test_late_join_gets_the_terminal_event_once(http: httpx.AsyncClient,
     job_id = await start_job(http, "bulk", {"items": 1})
     await wait_state(http, job_id, "completed")
     ack = await watcher.join(job_id)
-    assert ack == {"ok": True, "state": "completed"}
+    assert ack == {"ok": True, "state": "completed", "output": 0, "logs": 0}
     end = ("bulk:completed", {"jobId": job_id, "result": {"items": 1}, "state": "completed"})
     assert await watcher.wait_terminal(job_id) == end
     # The same socket joining again (a second watch of a finished job) gets it again, once:
     # exactly once per join, not once per connection.
     again = await watcher.join(job_id)
-    assert again == {"ok": True, "state": "completed"}
+    assert again == {"ok": True, "state": "completed", "output": 0, "logs": 0}
     assert await watcher.wait_terminal(job_id, count=2) == end
     await barrier(http, watcher)
     assert watcher.terminal(job_id) == [end, end]
@@ -140,7 +140,7 @@ async def test_a_socket_can_watch_a_job_before_it_exists(http: httpx.AsyncClient
                                                          watcher: Watcher, stack: Stack) -> None:
     """A Node producer may add the job a moment after the browser joined its room."""
     job_id = "order-" + str(time.monotonic_ns())
-    assert await watcher.join(job_id) == {"ok": True, "state": "unknown"}
+    assert await watcher.join(job_id) == {"ok": True, "state": "unknown", "output": 0, "logs": 0}
     await add_bulk_job(stack, job_id, items=3)
     event, data = await watcher.wait_terminal(job_id)
     assert event == "bulk:completed" and data == {"jobId": job_id, "result": {"items": 3},

@@ -1,4 +1,4 @@
-"""Result files through a real `jobcast web` and worker: the report's PDF."""
+"""Results through a real `jobcast web` and worker: the report's PDF, a big cpu_bound result."""
 
 from __future__ import annotations
 
@@ -21,3 +21,11 @@ async def test_report_result_is_a_pdf_with_the_requested_pages(http: httpx.Async
     assert body["result"]["bytes"] == len(pdf.content)
     assert pdf.headers["x-content-type-options"] == "nosniff"
     assert "frame-ancestors 'none'" in pdf.headers["content-security-policy"]
+
+
+async def test_a_cpu_bound_jobs_big_result_arrives_whole(http: httpx.AsyncClient) -> None:
+    # ~900 kB through the child's pipe (64 kB buffer) and into Redis, under the 1 MiB bound.
+    job_id = await start_job(http, "cpu_big", {"size": 900_000})
+    end = await wait_state(http, job_id, "completed", "failed", timeout=60)
+    assert end["state"] == "completed", end
+    assert end["result"] == {"blob": "x" * 900_000}

@@ -28,6 +28,7 @@ from typing import Any
 
 import pytest
 
+from jobcast.demo.story import words
 from support import REPO, require_tool
 from support.topology import Topology, alive, get, post_json, run_local
 
@@ -198,6 +199,36 @@ def test_websocket_and_polling_clients_through_nginx(topology: Topology, diagnos
             assert client["transport"] == transport
             assert client["connects"] == 1, client
         assert_exactly_once(s)
+
+
+def test_server_sent_events_stream_through_nginx_unbuffered(topology: Topology,
+                                                            diagnose: None) -> None:
+    # A story of 40 words, 50 ms apart: ~2 s. Its first words must arrive while it is still
+    # being written (a buffering proxy would hand them over at the end, all at once).
+    status, body = post_json(f"{topology.url}/api/story",
+                             {"prompt": "nginx", "words": 40, "word_ms": 50})
+    assert status == 202, body
+    job_id = body["jobId"]
+    request = urllib.request.Request(f"{topology.url}/api/jobs/{job_id}/events")
+    kinds, text, state_at_first_output = [], [], None
+    with urllib.request.urlopen(request, timeout=20) as stream:
+        assert stream.headers["Content-Type"].startswith("text/event-stream")
+        kind = None
+        for raw in stream:
+            line = raw.decode().rstrip("\n")
+            if line.startswith("event: "):
+                kind = line[7:]
+            elif line.startswith("data: ") and kind:
+                kinds.append(kind)
+                data = json.loads(line[6:])
+                if kind == "story:output":
+                    text.append(data["text"])
+                    if state_at_first_output is None:
+                        state_at_first_output = json.loads(
+                            get(f"{topology.url}/api/jobs/{job_id}")[1])["state"]
+    assert state_at_first_output == "active", state_at_first_output  # live, not buffered
+    assert kinds[0] == "state" and kinds[-1] == "story:completed", kinds
+    assert "".join(text) == "".join(words("nginx", 40))
 
 
 def test_demo_page_in_chromium_through_nginx(topology: Topology, diagnose: None) -> None:

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from jobcast import Client, Settings, create_app, load_jobs
+from jobcast import Caller, Settings, create_app, load_jobs
 from support import RedisServer
 
 
@@ -18,7 +18,7 @@ async def http(redis_server: RedisServer) -> AsyncIterator[httpx.AsyncClient]:
     """An app with owners, on database 2 of the session's Redis, and no worker: jobs wait."""
     settings = Settings(redis_url=redis_server.url.replace("/0", "/2"))
 
-    def owner(client: Client) -> str | None:
+    def owner(client: Caller) -> str | None:
         return client.cookies.get("user")
 
     app = create_app(load_jobs("sample_jobs:jobs"), settings, owner=owner)

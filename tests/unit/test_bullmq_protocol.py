@@ -13,6 +13,7 @@ from jobcast._bullmq import VERIFIED, QueueKeys, calls, script
 from jobcast._bullmq.options import backoff_delay, keep_jobs
 from jobcast._bullmq.records import JobRecord
 from jobcast._bullmq.schedulers import next_iteration
+from jobcast.output.store import append_call
 
 
 @pytest.mark.parametrize("name", sorted(VERIFIED))
@@ -39,7 +40,8 @@ def test_every_call_packs_as_many_keys_as_its_script_takes() -> None:
         calls.update_progress(keys, "id", "5"),
         calls.extend_locks(keys, ["id"], ["t"], 1000),
         calls.move_stalled_to_wait(keys, 1, 1, 1000),
-        calls.add_log(keys, "id", "line"),
+        append_call(keys, "id", "log", ["line"]),
+        append_call(keys, "id", "output", ["text"], max_bytes=10, max_entries=2),
         calls.get_counts(keys, ["wait"]),
         calls.get_state(keys, "id"),
         next_iteration(keys, record(repeat={"every": 1000, "count": 1}, rjk="s"), 1)

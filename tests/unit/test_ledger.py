@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from jobcast._bullmq import QueueEvent
 from jobcast.bridge import Delivery, JoinRefused, Ledger
+from jobcast.output import Entry
 from jobcast.status import JobState, JobStatus
 
 JOB = "A" * 22
@@ -109,3 +110,54 @@ def test_a_socket_may_watch_only_so_many_rooms() -> None:
         raise AssertionError("a fourth room was allowed")
     ledger.disconnect("s1")
     assert ledger.room_count == 0 and ledger.socket_count == 0
+
+
+def output_event(seq: int, text: str) -> QueueEvent:
+    return QueueEvent("report", "output", JOB,
+                      {"event": "output", "jobId": JOB, "seq": str(seq), "text": text})
+
+
+def running() -> JobStatus:
+    return JobStatus(JOB, "report", JobState.ACTIVE, 10, None)
+
+
+def texts(out: list[Delivery]) -> list[str]:
+    return [d.payload["text"] if d.event.endswith(":output") else d.event for d in out]
+
+
+def test_stored_entries_then_live_ones_each_once_in_order() -> None:
+    ledger = ledger_with_socket()
+    ledger.begin_join("s1", JOB, {"output": 0, "log": -1})  # it has entry 0 already
+    held = ledger.on_event(output_event(2, "c"))  # written while the join is decided
+    assert held == []
+    stored = [Entry(0, "a"), Entry(1, "b"), Entry(2, "c")]
+    out = ledger.finish_join("s1", JOB, running(), "report", entries={"output": stored})
+    assert texts(out) == ["b", "c", "report:progress"]  # 0 it had, 2 once (stored, not held)
+    assert texts(ledger.on_event(output_event(3, "d"))) == ["d"]
+
+
+def test_a_gap_holds_later_events_and_the_end_until_it_is_read_back() -> None:
+    ledger = ledger_with_socket()
+    ledger.begin_join("s1", JOB)
+    ledger.finish_join("s1", JOB, running(), "report")
+    assert texts(ledger.on_event(output_event(0, "a"))) == ["a"]
+    # Entries 1-3 were trimmed from the stream before this web read them.
+    assert ledger.on_event(output_event(4, "e")) == []
+    assert ledger.entry_gaps == {(JOB, "output")}
+    assert ledger.on_event(output_event(5, "f")) == []  # waits behind the gap
+    assert ledger.on_event(completed_event()) == []  # the end must not overtake them
+    assert ledger.lowest_seq(JOB, "output") == 0
+    stored = [Entry(i, t) for i, t in enumerate("abcdef")]
+    out = ledger.entries(JOB, "output", stored[1:])
+    assert texts(out) == ["b", "c", "d", "e", "f", "report:completed"]
+    assert ledger.room_count == 0
+
+
+def test_a_job_gone_during_a_gap_releases_what_waited() -> None:
+    ledger = ledger_with_socket()
+    ledger.begin_join("s1", JOB)
+    ledger.finish_join("s1", JOB, running(), "report")
+    ledger.on_event(output_event(3, "d"))
+    ledger.on_event(completed_event())
+    out = ledger.entries(JOB, "output", [])  # nothing to read back: the job was removed
+    assert texts(out) == ["d", "report:completed"]  # 0-2 are gone for good; d and the end are not

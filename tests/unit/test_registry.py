@@ -109,7 +109,7 @@ def test_jobs_sharing_a_queue_must_run_alike() -> None:
 
 
 def test_load_jobs_explains_bad_references() -> None:
-    assert set(load_jobs("jobcast.demo:jobs").names()) == {"report", "bulk"}
+    assert set(load_jobs("jobcast.demo:jobs").names()) == {"report", "bulk", "story"}
     for ref, message in [("nomodule", "module:attribute"), ("no_such_mod:jobs", "cannot import"),
                          ("jobcast.demo:ReportIn", "is a ModelMetaclass, not a jobcast.Jobs"),
                          ("jobcast.demo:job", "has no attribute 'job'; it has jobs")]:

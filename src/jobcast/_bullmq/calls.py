@@ -156,13 +156,6 @@ def move_stalled_to_wait(keys: QueueKeys, max_stalled: int, now_ms: int,
         keys.marker, keys.events, keys.repeat], [max_stalled, keys.base, now_ms, interval_ms])
 
 
-def add_log(keys: QueueKeys, job_id: str, line: str, keep: int | None = None) -> Call:
-    """Append a line to the job's log (``<queue>:<id>:logs``, Bull Board's Logs tab); ``keep``
-    is the job's ``keepLogs`` (only the newest lines stay)."""
-    return _call("addLog", [keys.job(job_id), keys.logs(job_id)],
-                 [job_id, line, keep if keep else ""])
-
-
 def rate_limit(keys: QueueKeys, delay_ms: int) -> tuple[Any, ...]:
     """``worker.rateLimit(ms)``: the queue's limiter counter set beyond any max for ``ms``."""
     return ("SET", keys.limiter, 9007199254740991, "PX", max(1, delay_ms))

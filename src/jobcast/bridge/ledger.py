@@ -7,21 +7,26 @@ the stream. They race, so this ledger decides, with no I/O of its own:
   refused: dropped, so a refused socket never sees a byte of the job);
 - each join gets the job's terminal event exactly once (from the snapshot or live, whichever
   comes first), and the socket leaves the room after it;
-- progress sent to a socket never goes down (until a new attempt starts from 0).
+- progress sent to a socket never goes down (until a new attempt starts from 0);
+- output chunks and log lines reach each socket in order, each once: a socket says what it
+  has (``after``), the snapshot fills in the rest, live entries continue from there, and a gap
+  (entries trimmed from the stream) is reported so the caller can read them from storage;
+  until it has, the socket's later events (its job's end too) wait, so nothing overtakes.
 Everything it returns is a list of Deliveries for the caller to send.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from .._bullmq import QueueEvent
 from ..names import CANCELLED, event_name
-from ..status import JobState, JobStatus
+from ..output import KINDS, Entry
+from ..status import JobState, JobStatus, progress_details, progress_value
 
-HELD_PER_JOIN = 256
+HELD_PER_JOIN = 1024
 """Live events kept for a join that is still being decided; beyond that the oldest progress
 goes (the snapshot, read after entering the room, is at least as new)."""
 
@@ -41,9 +46,14 @@ class Watch:
     """The job's name, the prefix of its events (known once the join is allowed)."""
     admitted: bool = False
     progress: float = -1.0
+    message: str | None = None
     ended: bool = False
     """Its terminal event went out in this join."""
+    seqs: dict[str, int] = field(default_factory=lambda: {kind: -1 for kind in KINDS})
+    """The last output chunk and log line this socket has, by seq."""
     held: list[tuple[QueueEvent, str | None]] = field(default_factory=list)
+    gaps: set[str] = field(default_factory=set)
+    """Kinds whose entries skipped ahead: events wait in ``held`` until they are read back."""
 
 
 @dataclass
@@ -75,6 +85,9 @@ class Ledger:
         """A queue's event prefix, for a job watched before it existed."""
         self._sockets: dict[str, SocketBook] = {}
         self._watchers: dict[str, set[str]] = {}
+        self.entry_gaps: set[tuple[str, str]] = set()
+        """(job id, kind) whose live entries skipped some: the caller reads them and calls
+        entries(); it clears what it handled."""
 
     # -- sockets ---------------------------------------------------------------------------
 
@@ -108,24 +121,30 @@ class Ledger:
 
     # -- joins -----------------------------------------------------------------------------
 
-    def begin_join(self, sid: str, job_id: str) -> None:
-        """Enter the job's room before its state is read; events from now on are kept."""
+    def begin_join(self, sid: str, job_id: str, after: dict[str, int] | None = None) -> None:
+        """Enter the job's room before its state is read; events from now on are kept.
+        ``after`` is what the socket already has ({"output": seq, "log": seq})."""
         book = self._sockets[sid]
         watch = book.watches.get(job_id)
         if watch is None:
             if len(book.watches) >= self.rooms_per_socket:
                 raise JoinRefused(f"too many rooms (at most {self.rooms_per_socket})")
-            book.watches[job_id] = Watch()
+            watch = book.watches[job_id] = Watch()
             self._watchers.setdefault(job_id, set()).add(sid)
         else:
             watch.admitted = False  # a join again: decided afresh, held until then
-        book.watches[job_id].ended = False  # exactly once per join, not once per connection
+        watch.ended = False  # exactly once per join, not once per connection
+        for kind, seq in (after or {}).items():
+            if kind in watch.seqs:
+                watch.seqs[kind] = seq
 
     def finish_join(self, sid: str, job_id: str, status: JobStatus | None,
-                    queue: str | None = None, unknown: bool = False) -> list[Delivery]:
+                    queue: str | None = None, unknown: bool = False,
+                    entries: dict[str, list[Entry]] | None = None) -> list[Delivery]:
         """The join is decided: ``status`` is the job as read after entering (None: refused,
-        or with ``unknown``, admitted to wait for a job a producer has not added yet).
-        Returns the snapshot's delivery, then those of the events held meanwhile."""
+        or with ``unknown``, admitted to wait for a job a producer has not added yet), and
+        ``entries`` its stored output and log. Returns, in order: the entries the socket does
+        not have, the snapshot, then the events held meanwhile."""
         book = self._sockets.get(sid)
         watch = book.watches.get(job_id) if book is not None else None
         if book is None or watch is None:
@@ -135,30 +154,24 @@ class Ledger:
             return []
         watch.admitted = True
         out: list[Delivery] = []
-        if status is None:
-            pass  # nothing to show yet: its first event will name it
-        elif status.state is JobState.COMPLETED:
+        if status is not None:
             watch.queue, watch.name = queue, status.job
-            out += self._terminal(sid, book, job_id, "completed",
-                                  {"jobId": job_id, "result": status.result,
-                                   "state": "completed"})
-        elif status.state.is_terminal:
-            watch.queue, watch.name = queue, status.job
-            out += self._terminal(sid, book, job_id, "failed",
-                                  {"jobId": job_id, "reason": status.reason or CANCELLED,
-                                   "state": status.state.value})
-        else:
-            watch.queue, watch.name = queue, status.job
-            out += self._progress(book, watch, job_id, status.progress)
-        held, watch.held = watch.held, []
-        for event, state in held:
-            out += self._deliver(sid, book, event, state)
-        return out
+            for kind, stored in (entries or {}).items():
+                out += self._entries(book, watch, job_id, kind, stored)
+            out += self._snapshot(sid, book, watch, job_id, status)
+        watch.gaps.clear()  # the stored entries just read cover any gap before them
+        return out + self._release(sid, book, job_id, watch)
 
     def leave(self, sid: str, job_id: str) -> None:
         book = self._sockets.get(sid)
         if book is not None and job_id in book.watches:
             self._drop(sid, book, job_id)
+
+    def sequence(self, sid: str, job_id: str) -> dict[str, int]:
+        """What the socket has of a job's output and log."""
+        book = self._sockets.get(sid)
+        watch = book.watches.get(job_id) if book is not None else None
+        return dict(watch.seqs) if watch is not None else {}
 
     # -- live events -----------------------------------------------------------------------
 
@@ -174,7 +187,7 @@ class Ledger:
             watch = book.watches.get(event.job_id) if book is not None else None
             if book is None or watch is None:
                 continue
-            if not watch.admitted:
+            if not watch.admitted or watch.gaps:
                 watch.held.append((event, state))
                 if len(watch.held) > HELD_PER_JOIN:
                     _drop_oldest_progress(watch.held)
@@ -185,51 +198,65 @@ class Ledger:
     def retrying(self, job_id: str, payload: dict[str, Any]) -> list[Delivery]:
         """A new attempt starts: say so to the admitted watchers; its progress starts at 0."""
         out: list[Delivery] = []
-        for sid in list(self._watchers.get(job_id, ())):
-            book = self._sockets.get(sid)
-            watch = book.watches.get(job_id) if book is not None else None
-            if book is None or watch is None or not watch.admitted or watch.name is None:
+        for _, book, watch in self._admitted(job_id):
+            if watch.name is None:
                 continue
             watch.progress = -1.0
             out.append(Delivery(book.eio_sid, event_name(watch.name, "retrying"), payload))
         return out
 
-    def catch_up(self, job_id: str, status: JobStatus, queue: str | None) -> list[Delivery]:
+    def catch_up(self, job_id: str, status: JobStatus, queue: str | None,
+                 entries: dict[str, list[Entry]] | None = None) -> list[Delivery]:
         """What the admitted watchers of a job missed, from its stored state (after a gap in
-        the stream): its end, once per join, or its progress if higher than they have."""
+        the stream): entries they lack, then its end (once per join) or its progress."""
         out: list[Delivery] = []
-        for sid in list(self._watchers.get(job_id, ())):
-            book = self._sockets.get(sid)
-            watch = book.watches.get(job_id) if book is not None else None
-            if book is None or watch is None or not watch.admitted:
-                continue
+        for sid, book, watch in self._admitted(job_id):
             if watch.queue is not None and queue is not None and watch.queue != queue:
                 continue  # a same-id job of another queue
             if watch.name is None:
                 watch.queue, watch.name = queue, status.job
-            if status.state is JobState.COMPLETED:
-                out += self._terminal(sid, book, job_id, "completed",
-                                      {"jobId": job_id, "result": status.result,
-                                       "state": "completed"})
-            elif status.state.is_terminal:
-                out += self._terminal(sid, book, job_id, "failed",
-                                      {"jobId": job_id, "reason": status.reason or CANCELLED,
-                                       "state": status.state.value})
-            else:
-                out += self._progress(book, watch, job_id, status.progress)
+            for kind, stored in (entries or {}).items():
+                out += self._entries(book, watch, job_id, kind, stored)
+                watch.gaps.discard(kind)
+            out += self._snapshot(sid, book, watch, job_id, status)
+            out += self._release(sid, book, job_id, watch)
         return out
 
-    def admitted_names(self, job_id: str) -> set[str]:
-        """The names the job is known by to its admitted watchers (for events of it)."""
-        names: set[str] = set()
-        for sid in self._watchers.get(job_id, ()):
-            book = self._sockets.get(sid)
-            watch = book.watches.get(job_id) if book is not None else None
-            if watch is not None and watch.admitted and watch.name:
-                names.add(watch.name)
-        return names
+    def entries(self, job_id: str, kind: str, stored: list[Entry]) -> list[Delivery]:
+        """Stored entries read after a gap (none: the job is gone): each admitted watcher gets
+        those it lacks, then the events that waited for them."""
+        out: list[Delivery] = []
+        for sid, book, watch in self._admitted(job_id):
+            out += self._entries(book, watch, job_id, kind, stored)
+            watch.gaps.discard(kind)
+            _accept_what_is_gone(watch, kind)
+            out += self._release(sid, book, job_id, watch)
+        return out
+
+    def lowest_seq(self, job_id: str, kind: str) -> int:
+        """The lowest seq an admitted watcher of the job has (what to read from storage)."""
+        return min((w.seqs[kind] for _, _, w in self._admitted(job_id)), default=-1)
 
     # -- internals -------------------------------------------------------------------------
+
+    def _admitted(self, job_id: str) -> Iterable[tuple[str, SocketBook, Watch]]:
+        for sid in list(self._watchers.get(job_id, ())):
+            book = self._sockets.get(sid)
+            watch = book.watches.get(job_id) if book is not None else None
+            if book is not None and watch is not None and watch.admitted:
+                yield sid, book, watch
+
+    def _snapshot(self, sid: str, book: SocketBook, watch: Watch, job_id: str,
+                  status: JobStatus) -> list[Delivery]:
+        if status.state is JobState.COMPLETED:
+            return self._terminal(sid, book, job_id, "completed",
+                                  {"jobId": job_id, "result": status.result,
+                                   "state": "completed"})
+        if status.state.is_terminal:
+            return self._terminal(sid, book, job_id, "failed",
+                                  {"jobId": job_id, "reason": status.reason or CANCELLED,
+                                   "state": status.state.value})
+        return self._progress(book, watch, job_id, status.progress, status.message, status.eta)
 
     def _deliver(self, sid: str, book: SocketBook, event: QueueEvent,
                  state: str | None) -> list[Delivery]:
@@ -240,7 +267,19 @@ class Ledger:
             watch.queue, watch.name = event.queue, self.name_of(event.queue)
         kind = event.kind
         if kind == "progress":
-            return self._progress(book, watch, event.job_id, event.progress)
+            reported = event.progress
+            message, eta = progress_details(reported)
+            return self._progress(book, watch, event.job_id, progress_value(reported), message,
+                                  eta, isinstance(reported, (int, float, dict)))
+        if kind in KINDS:
+            seq = _int(event.fields.get("seq"))
+            if seq > watch.seqs[kind] + 1:  # entries this socket lacks were trimmed away
+                self.entry_gaps.add((event.job_id, kind))
+                watch.gaps.add(kind)
+                watch.held.insert(0, (event, state))  # first in line once they are read back
+                return []
+            return self._entries(book, watch, event.job_id, kind,
+                                 [Entry(seq, event.fields.get("text", ""))])
         if kind == "completed":
             return self._terminal(sid, book, event.job_id, "completed",
                                   {"jobId": event.job_id, "result": event.result,
@@ -253,15 +292,42 @@ class Ledger:
                                    "state": state or "failed"})
         return []
 
-    def _progress(self, book: SocketBook, watch: Watch, job_id: str,
-                  value: Any) -> list[Delivery]:
-        if not isinstance(value, (int, float)) or isinstance(value, bool) or watch.name is None:
+    def _release(self, sid: str, book: SocketBook, job_id: str, watch: Watch) -> list[Delivery]:
+        """The events held for a join or a gap, in order, until a new gap stops them (or the
+        job's end: the socket has left, what follows is dropped)."""
+        out: list[Delivery] = []
+        while watch.held and not watch.gaps and book.watches.get(job_id) is watch:
+            event, state = watch.held.pop(0)
+            out += self._deliver(sid, book, event, state)
+        return out
+
+    def _entries(self, book: SocketBook, watch: Watch, job_id: str, kind: str,
+                 stored: list[Entry]) -> list[Delivery]:
+        if watch.name is None or watch.ended:
             return []
-        if value <= watch.progress:
+        field_name = "text" if kind == "output" else "line"
+        out = []
+        for entry in stored:
+            if entry.seq <= watch.seqs[kind]:
+                continue  # it has this one
+            watch.seqs[kind] = entry.seq
+            out.append(Delivery(book.eio_sid, event_name(watch.name, kind),
+                                {"jobId": job_id, "seq": entry.seq, field_name: entry.text}))
+        return out
+
+    def _progress(self, book: SocketBook, watch: Watch, job_id: str, value: Any,
+                  message: str | None = None, eta: float | None = None,
+                  valid: bool = True) -> list[Delivery]:
+        if not valid or not isinstance(value, (int, float)) or isinstance(value, bool) \
+                or watch.name is None:
+            return []
+        if value < watch.progress or (value == watch.progress and message == watch.message):
             return []  # it would go backwards (or repeat)
-        watch.progress = value
-        return [Delivery(book.eio_sid, event_name(watch.name, "progress"),
-                         {"jobId": job_id, "progress": value})]
+        watch.progress, watch.message = value, message
+        payload: dict[str, Any] = {"jobId": job_id, "progress": value, "eta": eta}
+        if message is not None:
+            payload["message"] = message
+        return [Delivery(book.eio_sid, event_name(watch.name, "progress"), payload)]
 
     def _terminal(self, sid: str, book: SocketBook, job_id: str, kind: str,
                   payload: dict[str, Any]) -> list[Delivery]:
@@ -285,10 +351,27 @@ class Ledger:
                 del self._watchers[job_id]
 
 
+def _int(raw: str | None) -> int:
+    try:
+        return int(raw or 0)
+    except ValueError:
+        return 0
+
+
+def _accept_what_is_gone(watch: Watch, kind: str) -> None:
+    """After a read-back: entries neither in storage nor in the stream (held events come in
+    stream order) are gone for good (a removed job, a log trimmed to keepLogs); the next one
+    held goes out rather than waiting for them forever."""
+    for event, _ in watch.held:
+        if event.kind == kind:
+            seq = _int(event.fields.get("seq"))
+            watch.seqs[kind] = max(watch.seqs[kind], seq - 1)
+            return
+
+
 def _drop_oldest_progress(held: list[tuple[QueueEvent, str | None]]) -> None:
     for i, (event, _) in enumerate(held):
         if event.kind == "progress":
             del held[i]
             return
     del held[0]
-

@@ -27,7 +27,8 @@ log = logging.getLogger("jobcast.bridge")
 
 Handler = Callable[[list[QueueEvent]], Awaitable[None]]
 
-FORWARDED = frozenset({"progress", "completed", "failed", "delayed", "waiting", "removed"})
+FORWARDED = frozenset({"progress", "completed", "failed", "delayed", "waiting", "removed",
+                       "output", "log"})
 """Event kinds the bridge acts on; "added", "active", "drained"... are skipped."""
 
 GAP_CHECK_S = 0.1

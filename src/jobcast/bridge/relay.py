@@ -11,6 +11,7 @@ from typing import Any
 from .. import names
 from .._bullmq import QueueEvent
 from ..errors import QueueUnavailable
+from ..output import KINDS
 from ..queue import JobQueue
 from .ledger import Delivery, Ledger
 
@@ -26,10 +27,13 @@ class Relay:
         reader = EventStreamReader(..., handler=relay.on_events)
     """
 
+    GAP_RETRY_S = 0.5
+
     def __init__(self, ledger: Ledger, queue: JobQueue, send: Send) -> None:
         self.ledger = ledger
         self.queue = queue
         self.send = send
+        self._gap_retry: asyncio.TimerHandle | None = None
 
     async def deliver(self, deliveries: list[Delivery]) -> None:
         for delivery in deliveries:
@@ -48,6 +52,33 @@ class Relay:
                 continue
             await self.deliver(self.ledger.on_event(event, states.get((event.queue,
                                                                        event.job_id))))
+        if self.ledger.entry_gaps:
+            await self._fill_gaps()
+
+    async def _fill_gaps(self) -> None:
+        """Output or log entries trimmed from the stream before a socket got them: read them
+        from where they are kept, and give each socket those it lacks, in order."""
+        gaps, self.ledger.entry_gaps = self.ledger.entry_gaps, set()
+        for job_id, kind in gaps:
+            try:
+                status = await self.queue.status(job_id)
+                stored = [] if status is None else (await self.queue.entries(
+                    status, kind, self.ledger.lowest_seq(job_id, kind)))[0]
+            except QueueUnavailable:
+                self.ledger.entry_gaps.add((job_id, kind))
+                self._retry_gaps()  # the stream may stay quiet: do not wait for its next event
+                continue
+            # (a job gone meanwhile has nothing to read back: its waiting events go out)
+            await self.deliver(self.ledger.entries(job_id, kind, stored))
+
+    def _retry_gaps(self) -> None:
+        def fire() -> None:
+            self._gap_retry = None
+            if self.ledger.entry_gaps:
+                asyncio.ensure_future(self._fill_gaps())
+
+        if self._gap_retry is None:
+            self._gap_retry = asyncio.get_running_loop().call_later(self.GAP_RETRY_S, fire)
 
     async def resync(self, queues: list[str]) -> None:
         """After a gap in these queues' streams: every watched job of theirs catches up from its
@@ -60,8 +91,16 @@ class Relay:
             if status is None or isinstance(status, BaseException):
                 continue
             queue = self.queue.queue_of(status)
-            if queue in wanted:
-                await self.deliver(self.ledger.catch_up(job_id, status, queue))
+            if queue not in wanted:
+                continue
+            entries = {}
+            for kind in KINDS:
+                try:
+                    entries[kind], _ = await self.queue.entries(
+                        status, kind, self.ledger.lowest_seq(job_id, kind))
+                except QueueUnavailable:
+                    entries[kind] = []
+            await self.deliver(self.ledger.catch_up(job_id, status, queue, entries))
 
     async def _final_states(self, events: list[QueueEvent]) -> dict[tuple[str, str], str]:
         """What the stream does not say: which failed or removed jobs were cancelled."""

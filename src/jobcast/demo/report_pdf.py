@@ -19,7 +19,7 @@ from pathlib import Path
 from fpdf import FPDF
 from fpdf.fonts import FontFace
 
-__all__ = ["MAX_PAGES", "WORK_PER_PAGE", "render_report"]
+__all__ = ["MAX_PAGES", "WORK_PER_PAGE", "render_report", "section_content"]
 
 MAX_PAGES = 200
 # Random-walk steps simulated per page. Calibrated on the dev machine (~54 ns per step plus
@@ -223,6 +223,13 @@ class _ReportPDF(FPDF):
         self.cell(self.epw / 2, 10, f"Page {self.page_no()} / {self.total}", align="R")
 
 
+def section_content(n: int) -> str:
+    """What page n shows besides its text (for the job's progress messages)."""
+    if n % 2 == 0:
+        return "statistics table"
+    return "histogram" if (n // 2) % 2 == 0 else "RMS chart"
+
+
 def render_report(
     title: str, pages: int, path: Path, on_page: Callable[[int], None] | None = None
 ) -> int:
@@ -253,10 +260,10 @@ def render_report(
             pdf.multi_cell(0, 5.5, text, new_x="LMARGIN", new_y="NEXT")
             pdf.ln(2)
         pdf.ln(4)
-        if n % 2 == 0:
+        if section_content(n) == "statistics table":
             _draw_table(pdf, stats)
         else:
-            _draw_chart(pdf, stats, bars=(n // 2) % 2 == 0)
+            _draw_chart(pdf, stats, bars=section_content(n) == "histogram")
         if on_page is not None:
             on_page(n)
     # Write next to the target and rename, so a reader never sees a half-written PDF.

@@ -20,7 +20,7 @@ Action = Literal["enqueue", "join", "status", "result", "cancel"]
 
 
 @dataclass(frozen=True)
-class Client:
+class Caller:
     """Who is asking: their headers (lower-case names), cookies and address."""
 
     headers: Mapping[str, str]
@@ -28,7 +28,7 @@ class Client:
     address: str | None = None
 
     @classmethod
-    def from_environ(cls, environ: Mapping[str, Any]) -> Client:
+    def from_environ(cls, environ: Mapping[str, Any]) -> Caller:
         """From a Socket.IO handshake's WSGI-style environ."""
         headers = {
             k[5:].replace("_", "-").lower(): v for k, v in environ.items() if k.startswith("HTTP_")
@@ -36,7 +36,7 @@ class Client:
         return cls(headers, cookie_parser(headers.get("cookie", "")), environ.get("REMOTE_ADDR"))
 
     @classmethod
-    def from_asgi(cls, headers: Mapping[str, str], address: str | None) -> Client:
+    def from_asgi(cls, headers: Mapping[str, str], address: str | None) -> Caller:
         # Starlette's parser reads cookies as browsers send them: one malformed cookie of
         # another site's does not hide the others (http.cookies drops them all).
         return cls(headers, cookie_parser(headers.get("cookie", "")), address)
@@ -47,11 +47,11 @@ class Access:
     action: Action
     job: str
     job_id: str | None
-    client: Client
+    client: Caller
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-OwnerHook = Callable[[Client], "str | None | Awaitable[str | None]"]
+OwnerHook = Callable[[Caller], "str | None | Awaitable[str | None]"]
 AuthorizeHook = Callable[[Access], "bool | Awaitable[bool]"]
 
 
@@ -65,7 +65,7 @@ class AccessPolicy:
         """Whether the app decides who sees what (else an unguessable id is the key)."""
         return self.owner is not None or self.authorize is not None
 
-    async def owner_of(self, client: Client) -> str | None:
+    async def owner_of(self, client: Caller) -> str | None:
         if self.owner is None:
             return None
         return await _maybe_await(self.owner(client))

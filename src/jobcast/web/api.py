@@ -10,11 +10,12 @@ import asyncio
 import mimetypes
 import os
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, BinaryIO
 
 from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -25,9 +26,10 @@ from ..ids import is_job_id
 from ..queue import CannotCancel, JobQueue
 from ..redis import REDIS_ERRORS
 from ..status import JobState, JobStatus
-from .access import Access, AccessPolicy, Action, Client
+from .access import Access, AccessPolicy, Action, Caller
 from .enqueue import Enqueuer, read_body, unavailable
 from .http import ORJSONResponse, error
+from .watchers import Watchers
 
 
 class Accepted(BaseModel):
@@ -44,6 +46,10 @@ class Status(BaseModel):
     attemptsMade: int
     createdAt: int | None = None
     finishedAt: int | None = None
+    message: str | None = Field(default=None, description="The handler's progress message")
+    eta: float | None = Field(default=None, description="Seconds left (null while unknown)")
+    output: int = Field(default=0, description="Output chunks written (GET .../output)")
+    logs: int = Field(default=0, description="Log lines written (GET .../logs)")
     cancelRequested: bool | None = Field(
         default=None, description="On DELETE: the worker was asked to stop it and has not yet")
 
@@ -65,7 +71,7 @@ _TEXT = {200: "OK", 202: "Accepted", 400: "Malformed JSON", 401: "Not signed in"
          503: "Queue unavailable"}
 
 
-def _responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {code: {"description": _TEXT[code], "model": ErrorBody} for code in codes}
 
 
@@ -76,6 +82,7 @@ class Services:
     queue: JobQueue
     policy: AccessPolicy
     enqueuer: Enqueuer
+    watchers: Watchers
     stats: Callable[[], Mapping[str, Any]]
 
 
@@ -89,8 +96,9 @@ jobs_router = APIRouter(tags=["jobs"])
 health_router = APIRouter(include_in_schema=False)
 
 
-def build_api(svc: Services, **fastapi: Any) -> FastAPI:
-    """The FastAPI app: the routes below, plus one documented enqueue route per job."""
+def build_api(svc: Services, routers: Sequence[APIRouter] = (), **fastapi: Any) -> FastAPI:
+    """The FastAPI app: the routes below and ``routers``, plus one documented enqueue route
+    per job."""
     api = FastAPI(
         title="jobcast",
         version=__version__,
@@ -105,6 +113,7 @@ def build_api(svc: Services, **fastapi: Any) -> FastAPI:
     api.state.jobcast = svc
     api.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
     api.add_exception_handler(QueueUnavailable, _unavailable)  # type: ignore[arg-type]
+    api.add_exception_handler(RequestValidationError, _invalid)  # type: ignore[arg-type]
     for spec in svc.queue.jobs:
         schema = spec.input.model_json_schema() if spec.input else {"type": "object"}
         api.add_api_route(
@@ -113,10 +122,10 @@ def build_api(svc: Services, **fastapi: Any) -> FastAPI:
             openapi_extra={"requestBody": {"required": True,
                                            "content": {"application/json": {"schema": schema}}},
                            "parameters": [IDEMPOTENCY_KEY]},
-            responses=_responses(400, 401, 403, 404, 409, 413, 415, 422, 429, 503),
+            responses=error_responses(400, 401, 403, 404, 409, 413, 415, 422, 429, 503),
         )
-    api.include_router(jobs_router)
-    api.include_router(health_router)
+    for router in (jobs_router, *routers, health_router):
+        api.include_router(router)
     return api
 
 
@@ -124,13 +133,20 @@ async def _http_error(_: Request, exc: StarletteHTTPException) -> Response:
     return error(exc.status_code, str(exc.detail))
 
 
+async def _invalid(_: Request, exc: RequestValidationError) -> Response:
+    """A bad query parameter: the same error shape as a bad job input (not FastAPI's own)."""
+    details = [{"field": ".".join(str(p) for p in e["loc"][1:]), "message": e["msg"]}
+               for e in exc.errors()]
+    return error(422, "invalid request", details=details)
+
+
 async def _unavailable(_: Request, exc: QueueUnavailable) -> Response:
     status, content, headers = unavailable(exc)
     return ORJSONResponse(content, status_code=status, headers=headers)
 
 
-def client_of(request: Request) -> Client:
-    return Client.from_asgi(request.headers, request.client.host if request.client else None)
+def client_of(request: Request) -> Caller:
+    return Caller.from_asgi(request.headers, request.client.host if request.client else None)
 
 
 async def visible(svc: Services, request: Request, job_id: str, action: Action) -> JobStatus | None:
@@ -166,7 +182,7 @@ async def enqueue_unknown(job: str, request: Request, svc: Use) -> Response:
 
 
 @jobs_router.get("/api/jobs/{job_id}", response_model=Status,
-                 summary="A job's status (the polling fallback)", responses=_responses(404, 503))
+                 summary="A job's status (the polling fallback)", responses=error_responses(404, 503))
 async def get_status(job_id: str, request: Request, svc: Use) -> Response:
     status = await visible(svc, request, job_id, "status")
     if status is None:
@@ -177,7 +193,7 @@ async def get_status(job_id: str, request: Request, svc: Use) -> Response:
 @jobs_router.delete("/api/jobs/{job_id}", response_model=Status,
                     summary="Cancel a job (202 while its worker has not stopped it yet)",
                     responses={202: {"description": "Asked to stop", "model": Status},
-                               **_responses(404, 409, 503)})
+                               **error_responses(404, 409, 503)})
 async def cancel(job_id: str, request: Request, svc: Use) -> Response:
     if await visible(svc, request, job_id, "cancel") is None:
         return error(404, "unknown job")
@@ -195,7 +211,7 @@ async def cancel(job_id: str, request: Request, svc: Use) -> Response:
 
 @jobs_router.get("/api/jobs/{job_id}/result", summary="A job's result file",
                  responses={200: {"description": "The file", "content": {"application/pdf": {}}},
-                            **_responses(404, 409, 503)})
+                            **error_responses(404, 409, 503)})
 async def result_file(job_id: str, request: Request, svc: Use) -> Response:
     status = await visible(svc, request, job_id, "result")
     if status is None:

@@ -40,11 +40,13 @@ from .enqueue import Enqueuer
 from .http import SecurityHeaders, route_path
 from .ratelimit import RateLimiter
 from .sockets import SocketServer
+from .streams import streams_router
+from .watchers import Watchers
 
 log = logging.getLogger("jobcast.web")
 STOP_TIMEOUT_S = 3.0
 PACKAGE = Path(__file__).resolve().parent.parent
-CLIENT = PACKAGE / "client"
+BROWSER = PACKAGE / "browser"
 DEMO = PACKAGE / "demo" / "static"
 
 
@@ -64,15 +66,18 @@ class JobcastApp:
         self.fast = FastRedis(settings.redis_target("the web app"))
         self.queue = JobQueue(jobs, settings, self.fast)
         policy = AccessPolicy(owner, authorize)
-        self.sockets = SocketServer(self.queue, settings, policy)
+        self.watchers = Watchers(self.queue, settings, policy)
+        self.sockets = SocketServer(self.watchers, settings)
+        relay = self.watchers.relay
         self.reader = EventStreamReader(
-            self.fast.target, settings.prefix, list(self.queue.keys), self.sockets.relay.on_events,
-            on_connect=self.queue.prepare, on_gap=self.sockets.relay.resync)
+            self.fast.target, settings.prefix, list(self.queue.keys), relay.on_events,
+            on_connect=self.queue.prepare, on_gap=relay.resync)
         self.enqueuer = Enqueuer(self.queue, policy, RateLimiter(self.fast, settings.enqueue_rate),
                                  settings.max_body_bytes)
-        self.http: FastAPI = build_api(Services(self.queue, policy, self.enqueuer, self.stats),
-                                       lifespan=self._lifespan)
-        self.http.mount("/jobcast", StaticFiles(directory=CLIENT, follow_symlink=False),
+        self.http: FastAPI = build_api(
+            Services(self.queue, policy, self.enqueuer, self.watchers, self.stats),
+            routers=[streams_router], lifespan=self._lifespan)
+        self.http.mount("/jobcast", StaticFiles(directory=BROWSER, follow_symlink=False),
                         name="jobcast-client")
         if settings.demo_page if demo_page is None else demo_page:
             _add_demo_page(self.http)
@@ -90,8 +95,9 @@ class JobcastApp:
         """What /readyz reports besides Redis: this process's sockets, rooms and bridge."""
         return {
             "pid": os.getpid(),
-            "sockets": self.sockets.ledger.socket_count,
-            "rooms": self.sockets.ledger.room_count,
+            "sockets": self.watchers.socket_count,
+            "streams": self.watchers.stream_count,
+            "rooms": self.watchers.ledger.room_count,
             "bridge": {"connected": self.reader.connected.is_set(),
                        "reconnects": self.reader.reconnects, "resyncs": self.reader.resyncs,
                        "lag_ms": max(0, int(time.time() * 1000) - self.reader.newest_ms)

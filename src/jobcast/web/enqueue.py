@@ -15,7 +15,7 @@ import orjson
 
 from ..errors import InvalidInput, QueueUnavailable, UnknownJob
 from ..queue import IdempotencyConflict, JobQueue
-from .access import Access, AccessPolicy, Client
+from .access import Access, AccessPolicy, Caller
 from .http import route_path
 from .ratelimit import RateLimiter
 
@@ -38,7 +38,7 @@ class Enqueuer:
         self.max_body = max_body
         self.paths = {f"/api/{name}": name for name in queue.jobs.names()}
 
-    async def handle(self, job: str, content_type: str, body: bytes | None, client: Client,
+    async def handle(self, job: str, content_type: str, body: bytes | None, client: Caller,
                      root_path: str = "", idempotency_key: str | None = None) -> Reply:
         """The whole enqueue: the fast path and FastAPI's route both answer with this."""
         if job not in self.queue.jobs:
@@ -86,7 +86,7 @@ class Enqueuer:
         else:
             body = await read_body(receive, self.max_body)
         client_addr = scope.get("client")
-        client = Client.from_asgi(headers, client_addr[0] if client_addr else None)
+        client = Caller.from_asgi(headers, client_addr[0] if client_addr else None)
         status, content, extra = await self.handle(job, headers.get("content-type", ""), body,
                                                    client, scope.get("root_path", ""),
                                                    headers.get("idempotency-key"))

@@ -1,13 +1,12 @@
 """The Socket.IO server: rooms named by job id, joined with ``joinRoom(jobId)``.
 
-The handlers here do the I/O (read the job, ask the access hook) and leave the bookkeeping
-to the bridge's Ledger; the bridge's Relay feeds the live events. Rooms are local to this
-process: every web process reads every event and sends only to its own sockets.
+Joins go through Watchers (read the job, ask the access hook, let the bridge's Ledger keep the
+books); the bridge's Relay feeds the live events. Rooms are local to this process: every web
+process reads every event and sends only to its own sockets.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from types import SimpleNamespace
@@ -17,16 +16,15 @@ import orjson
 import socketio
 from engineio.base_server import BaseServer
 
-from ..bridge import Delivery, JoinRefused, Ledger, Relay
+from ..bridge import Delivery
 from ..errors import QueueUnavailable
 from ..ids import is_job_id
-from ..queue import CannotCancel, JobQueue
+from ..queue import CannotCancel
 from ..settings import Settings
-from .access import Access, AccessPolicy, Client
+from .access import Access, Caller
+from .watchers import UNAVAILABLE, Watchers, seen
 
 log = logging.getLogger("jobcast.web")
-
-UNAVAILABLE = "service unavailable, try again"
 JOINS_PER_SECOND = 500
 JOIN_BURST = 1000
 
@@ -81,23 +79,21 @@ class _JoinBudget:
         return True
 
 
-class _Serial:
-    """A lock and how many joins use it (it goes when the last one is done)."""
-
-    __slots__ = ("lock", "users")
-
-    def __init__(self) -> None:
-        self.lock = asyncio.Lock()
-        self.users = 0
+def _after(options: Any) -> dict[str, int]:
+    """What a joining socket already has: ``joinRoom(id, {after: seq, logsAfter: seq})``."""
+    if not isinstance(options, dict):
+        return seen(None, None)
+    return seen(options.get("after"), options.get("logsAfter"))
 
 
 class SocketServer:
     """The Socket.IO server and its handlers. ``.sio`` is the python-socketio server."""
 
-    def __init__(self, queue: JobQueue, settings: Settings, policy: AccessPolicy) -> None:
-        self.queue = queue
+    def __init__(self, watchers: Watchers, settings: Settings) -> None:
+        self.watchers = watchers
+        self.queue = watchers.queue
+        self.policy = watchers.policy
         self.settings = settings
-        self.policy = policy
         self.sio = socketio.AsyncServer(
             async_mode="asgi",
             cors_allowed_origins=_origin_check(settings.origins) if settings.origins else None,
@@ -105,11 +101,9 @@ class SocketServer:
             ping_interval=25,
             ping_timeout=20,
         )
-        self.ledger = Ledger(settings.rooms_per_socket,
-                             name_of=lambda queue: self.queue.job_name(queue, None))
-        self.relay = Relay(self.ledger, queue, self.send)
+        self.ledger = watchers.ledger
+        watchers.to_socket = self.send
         self._budgets: dict[str, _JoinBudget] = {}
-        self._joining: dict[tuple[str, str], _Serial] = {}
         self.sio.on("connect", self._on_connect)
         self.sio.on("disconnect", self._on_disconnect)
         self.sio.on("joinRoom", self._on_join)
@@ -130,14 +124,15 @@ class SocketServer:
 
     async def _on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         eio_sid = self.sio.manager.eio_sid_from_sid(sid, "/")
-        self.ledger.connect(sid, eio_sid, Client.from_environ(environ))
+        self.ledger.connect(sid, eio_sid, Caller.from_environ(environ))
         self._budgets[sid] = _JoinBudget()
 
     async def _on_disconnect(self, sid: str, *_: Any) -> None:
         self.ledger.disconnect(sid)
         self._budgets.pop(sid, None)
 
-    async def _on_join(self, sid: str, job_id: Any = None, *_: Any) -> dict[str, Any]:
+    async def _on_join(self, sid: str, job_id: Any = None, options: Any = None,
+                       *_: Any) -> dict[str, Any]:
         book = self.ledger.book(sid)
         if book is None:
             return {"ok": False, "error": "not connected"}
@@ -146,50 +141,7 @@ class SocketServer:
         budget = self._budgets.get(sid)
         if budget is not None and not budget.take():
             return {"ok": False, "error": "too many joins, slow down", "retry": True}
-        # One join of a job at a time per socket: a repeated join waits for the first, so it
-        # can never release events the first one is still holding back.
-        key = (sid, job_id)
-        entry = self._joining.setdefault(key, _Serial())
-        entry.users += 1
-        try:
-            async with entry.lock:
-                return await self._join(sid, book.client, job_id)
-        finally:
-            entry.users -= 1
-            if not entry.users:
-                del self._joining[key]
-
-    async def _join(self, sid: str, client: Client, job_id: str) -> dict[str, Any]:
-        # Enter the room first, then read the state: an event published in between is held
-        # (not lost) until the socket is allowed to see the job.
-        try:
-            self.ledger.begin_join(sid, job_id)
-        except JoinRefused as err:
-            return {"ok": False, "error": str(err)}
-        status, found, error = None, None, "unknown job"
-        try:
-            found = await self.queue.status(job_id)
-            if found is not None and await self.policy.permits(
-                    Access("join", found.job, job_id, client), found.owner):
-                status = found
-        except QueueUnavailable:
-            error = UNAVAILABLE
-        except Exception:  # a failing access hook refuses; it never lets anyone in
-            log.exception("access check failed for job %s", job_id)
-        if self.ledger.book(sid) is None:
-            return {"ok": False, "error": "disconnected"}
-        # An id no job has yet (a Node producer may add it a moment later) can be watched when
-        # the app has no access hooks; with hooks, nobody can vouch for it: refused.
-        unknown = found is None and error != UNAVAILABLE and not self.policy.checks
-        queue = self.queue.queue_of(status) if status is not None else None
-        await self.relay.deliver(self.ledger.finish_join(sid, job_id, status, queue, unknown))
-        if unknown:
-            return {"ok": True, "state": "unknown"}
-        if status is None:
-            if error == UNAVAILABLE:
-                return {"ok": False, "error": error, "retry": True}
-            return {"ok": False, "error": error}
-        return {"ok": True, "state": status.state.value}
+        return await self.watchers.join(sid, book.client, job_id, _after(options))
 
     async def _on_leave(self, sid: str, job_id: Any = None, *_: Any) -> dict[str, Any]:
         if isinstance(job_id, str):

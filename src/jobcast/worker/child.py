@@ -11,8 +11,10 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import os
+import pickle
 import select
 import signal
+import struct
 import threading
 import time
 from collections.abc import Callable
@@ -48,7 +50,8 @@ async def run_in_child(
     spec: JobSpec,
     data_json: str,
     info: JobInfo,
-    on_progress: Callable[[float], None],
+    on_progress: Callable[[float, str | None], None],
+    on_write: Callable[[str], None],
     on_log: Callable[[str], None],
     interval: float,
 ) -> Outcome:
@@ -66,17 +69,23 @@ async def run_in_child(
     sender.close()
     outcome: asyncio.Future[Any] = loop.create_future()
 
+    frames = _Frames(receiver.fileno())
+
     def on_readable() -> None:
         try:
-            while receiver.poll():
-                kind, *payload = receiver.recv()
-                if kind == "progress":
-                    on_progress(payload[0])
-                elif kind == "log":
-                    on_log(payload[0])
-                elif not outcome.done():
-                    outcome.set_result((kind, payload))
-        except (EOFError, OSError):
+            messages, ended = frames.read()
+        except OSError:
+            messages, ended = [], True
+        for kind, *payload in messages:
+            if kind == "progress":
+                on_progress(payload[0], payload[1])
+            elif kind == "output":
+                on_write(payload[0])
+            elif kind == "log":
+                on_log(payload[0])
+            elif not outcome.done():
+                outcome.set_result((kind, payload))
+        if ended:
             loop.remove_reader(receiver.fileno())
             if not outcome.done():
                 outcome.set_result(("crashed", []))
@@ -96,6 +105,45 @@ async def run_in_child(
         return Cancelled()
     reason, retry, stack = payload
     return Failed(reason, retry=retry, stack=stack)
+
+
+class _Frames:
+    """The child's messages, read without ever blocking the loop.
+
+    The event loop makes the pipe non-blocking, and a message bigger than the pipe's buffer
+    (a batch of output) arrives in pieces: ``Connection.recv`` would fail half-way. So the
+    bytes are gathered here and cut into messages by Connection's own framing (a 4-byte
+    big-endian size, or -1 and an 8-byte size for the huge), each a pickle.
+    """
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.buffer = bytearray()
+
+    def read(self) -> tuple[list[Any], bool]:
+        """The whole messages arrived so far, and whether the child's end is closed."""
+        ended = False
+        while True:
+            try:
+                chunk = os.read(self.fd, 1 << 16)
+            except BlockingIOError:
+                break
+            if not chunk:
+                ended = True
+                break
+            self.buffer += chunk
+        messages = []
+        while len(self.buffer) >= 4:
+            (size,), start = struct.unpack_from("!i", self.buffer), 4
+            if size == -1:
+                if len(self.buffer) < 12:
+                    break
+                (size,), start = struct.unpack_from("!Q", self.buffer, 4), 12
+            if len(self.buffer) < start + size:
+                break
+            messages.append(pickle.loads(self.buffer[start:start + size]))
+            del self.buffer[:start + size]
+        return messages, ended
 
 
 async def _stop(process: Any) -> int | None:
@@ -124,27 +172,32 @@ def _child_main(
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     _exit_with_worker(conn)
-    sent = {"at": 0.0, "value": -1.0, "last": -1.0}
+    sent: dict[str, Any] = {"at": 0.0, "last": None, "unsent": False}
 
-    def report(value: float) -> None:
+    def report(value: float, message: str | None) -> None:
         # Throttle here too, so a million progress() calls don't flood the pipe.
-        if value <= sent["last"]:
+        last = sent["last"]
+        if last is not None and (value < last[0] or (value, message) == last):
             return
-        sent["last"] = value
+        sent["last"], sent["unsent"] = (value, message), True
         now = time.monotonic()
         if now - sent["at"] >= interval or value >= 100:
-            sent["at"], sent["value"] = now, value
-            conn.send(("progress", value))
+            sent["at"], sent["unsent"] = now, False
+            conn.send(("progress", value, message))
 
-    ctx = JobContext(info, report, links=ChildLinks(conn, info.children, info.failed_children))
+    links = ChildLinks(conn, info.children, info.failed_children, interval or 0.05)
+    ctx = JobContext(info, report, links=links)
     try:
         result = spec.handler(ctx, spec.parse_json(data_json))
-        if sent["last"] > sent["value"]:
-            conn.send(("progress", sent["last"]))
+        links.flush()
+        if sent["unsent"]:
+            conn.send(("progress", *sent["last"]))
         conn.send(("ok", serialise_result(result)))
     except JobCancelled:
+        links.flush()
         conn.send(("cancelled",))
     except JobFailed as err:
+        links.flush()
         conn.send(("failed", str(err), err.retry, ""))
     except (InvalidInput, ResultError) as err:
         conn.send(("failed", _input_reason(err), False, ""))

@@ -31,11 +31,13 @@ from .._bullmq import JobRecord, NextJob, QueueKeys, calls, decode_json, next_jo
 from .._bullmq.options import BackoffStrategy, backoff_delay, finish_opts
 from .._bullmq.schedulers import is_scheduler, next_iteration
 from ..names import CANCELLED, STATE_FIELD, TOKEN_PREFIX
+from ..output import append_call
 from ..redis import REDIS_ERRORS, REDIS_FAULTS, FastRedis
 from ..redis.checks import is_out_of_memory
 from ..registry import JobSpec
 from ..settings import Settings
 from .outcome import Cancelled, Completed, Failed, HandedBack, Limited, Outcome
+from .progress import Progress
 from .runner import JobIO, Runner
 from .running import RunningJob, RunningJobs
 
@@ -223,7 +225,8 @@ class QueueConsumer:
             return Failed(f"no handler for job name {job.name!r} on queue {self.name!r} "
                           f"(this worker has {', '.join(self.specs)})", retry=False)
         io = JobIO(progress=lambda value: self.send_progress(job.id, value),
-                   logs=lambda lines: self._send_logs(job, lines),
+                   output=lambda texts: self._append(job, "output", texts),
+                   logs=lambda lines: self._append(job, "log", lines),
                    children=lambda: self._children_of(job.id))
         return await self._runner.run(spec, running, io)
 
@@ -286,8 +289,8 @@ class QueueConsumer:
         commands: list[tuple[Any, ...]] = []
         if isinstance(outcome, Completed):
             if outcome.progress is not None:
-                batch.append(calls.update_progress(keys, job.id,
-                                                   orjson.dumps(outcome.progress).decode()))
+                batch.append(calls.update_progress(
+                    keys, job.id, orjson.dumps(outcome.progress.stored()).decode()))
             batch.append(calls.move_to_finished(keys, job.id, now_ms(), "completed",
                                                 outcome.result_json, worker, fetch_next,
                                                 self._finish(job, "completed")))
@@ -362,15 +365,31 @@ class QueueConsumer:
     def _finish(self, job: JobRecord, target: str) -> dict[str, Any]:
         return finish_opts(job, target, self._metrics)
 
-    async def send_progress(self, job_id: str, value: float) -> None:
+    async def send_progress(self, job_id: str, value: Progress | float) -> None:
+        stored = value.stored() if isinstance(value, Progress) else value
         await self._fast.run(*calls.update_progress(self.keys, job_id,
-                                                    orjson.dumps(value).decode()))
+                                                    orjson.dumps(stored).decode()))
 
-    async def _send_logs(self, job: JobRecord, lines: list[str]) -> None:
-        keep = job.opts.get("kl") or job.opts.get("keepLogs")
-        await self._fast.run_many([calls.add_log(self.keys, job.id, line,
-                                                 keep if isinstance(keep, int) else None)
-                                   for line in lines])
+    async def _append(self, job: JobRecord, kind: str, entries: list[str]) -> str | None:
+        """Store output chunks or log lines (announced on the stream); when one of the job's
+        bounds stopped them, which one ("more than N bytes of output ..."), else None."""
+        s = self.settings
+        keep = job.opts.get("kl") or job.opts.get("keepLogs") if kind == "log" else 0
+        reply = await self._fast.run(*append_call(
+            self.keys, job.id, kind, entries, keep=keep if isinstance(keep, int) else 0,
+            ttl_s=s.keep_age_s, max_bytes=s.output_max_bytes, max_entries=s.output_max_entries))
+        if not (isinstance(reply, list) and reply and reply[0] == -2):
+            return None  # written (or the job is gone: nothing to write to)
+        what = "output" if kind == "output" else "log"
+        bound = (f"more than {s.output_max_bytes} bytes of {what} (JOBCAST_OUTPUT_MAX_BYTES)"
+                 if reply[3] == "bytes" else
+                 f"more than {s.output_max_entries} {what} entries (JOBCAST_OUTPUT_MAX_ENTRIES)")
+        if kind == "output" and s.output_overflow == "truncate":
+            await self._fast.run(*append_call(self.keys, job.id, kind,
+                                              [f"\n[output truncated: the job wrote {bound}]\n"],
+                                              ttl_s=s.keep_age_s))
+        log.warning("job %s %s wrote %s", self.name, job.id, bound)
+        return bound
 
     async def _children_of(self, job_id: str) -> tuple[dict[str, Any], dict[str, str]]:
         """A flow parent's children: their results (``:processed``) and the failures it was told

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
 class Completed:
     result_json: str
     """The handler's return value, already serialised (checked before it is stored)."""
-    progress: float | None = None
-    """The last progress value not yet sent; it travels with the completion."""
+    progress: Any = None
+    """The last progress not yet sent (a worker.progress.Progress); it travels with the
+    completion."""
 
 
 @dataclass(frozen=True, slots=True)

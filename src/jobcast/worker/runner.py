@@ -11,12 +11,14 @@ from dataclasses import dataclass
 
 from ..context import JobContext, JobInfo
 from ..errors import InvalidInput, JobCancelled, JobFailed, RateLimited
+from ..output import StreamWriter
+from ..output.writer import Append
 from ..registry import JobSpec
 from ..settings import Settings
 from .child import run_in_child
-from .links import Children, JobLog, LoopLinks, ThreadLinks
+from .links import Children, LoopLinks, ThreadLinks
 from .outcome import Cancelled, Completed, Failed, HandedBack, Limited, Outcome
-from .progress import ProgressCoalescer
+from .progress import Progress, ProgressCoalescer
 from .result import ResultError, serialise_result
 from .running import RunningJob
 from .stacks import handler_stack, user_reason
@@ -28,8 +30,9 @@ log = logging.getLogger("jobcast.worker")
 class JobIO:
     """What a run needs of Redis, bound to its job by the consumer."""
 
-    progress: Callable[[float], Awaitable[None]]
-    logs: Callable[[list[str]], Awaitable[None]]
+    progress: Callable[[Progress], Awaitable[None]]
+    output: Append
+    logs: Append
     children: Children
 
 
@@ -44,20 +47,25 @@ class Runner:
         self.threads = threads
         self._interval = settings.progress_interval_ms / 1000
         self._results = settings.results_path
+        self._output_interval = settings.output_interval_ms / 1000
 
     async def run(self, spec: JobSpec, running: RunningJob, io: JobIO) -> Outcome:
         """Run the handler once; never raises, except when this worker itself is torn down."""
-        outcome = await self._run(spec, running, io, joblog := JobLog(io.logs))
-        await joblog.drain()  # the job's log is whole before its end is recorded
+        output = StreamWriter(io.output, self._output_interval, join=True)
+        logs = StreamWriter(io.logs, self._output_interval, join=False)
+        if self.settings.output_overflow == "fail":
+            output.on_overflow = lambda bound: running.fail_now(f"the job wrote {bound}")
+        links = LoopLinks(output, logs, io.children)
+        outcome = await self._run(spec, running, io, links)
+        await links.drain()  # its output and log are whole before its end is recorded
         return outcome
 
     async def _run(self, spec: JobSpec, running: RunningJob, io: JobIO,
-                   joblog: JobLog) -> Outcome:
+                   links: LoopLinks) -> Outcome:
         job = running.job
         info = JobInfo(job.id, spec.name, job.attempts_made + 1, self._results,
                        attempts_started=job.attempts_started)
         coalescer = ProgressCoalescer(io.progress, self._interval)
-        links = LoopLinks(joblog, io.children)
         task = asyncio.ensure_future(self._invoke(spec, running, info, coalescer, links))
         running.task = task
         try:
@@ -81,6 +89,8 @@ class Runner:
                 outcome = Completed(outcome.result_json, await coalescer.finish())
             return outcome
         except asyncio.CancelledError:
+            if running.failure is not None:
+                return Failed(running.failure, retry=False)
             if running.hand_back_requested:
                 return HandedBack()
             if running.cancel_requested:
@@ -115,7 +125,7 @@ class Runner:
             children, failed = await links.children_values(), await links.failed_children()
             info = dataclasses.replace(info, children=children, failed_children=failed)
             outcome = await run_in_child(spec, running.job.data_json, info, coalescer.report,
-                                         links.log, self._interval)
+                                         links.write, links.log, self._interval)
             if isinstance(outcome, Failed) and outcome.stack:
                 log.error("job %s %s failed:\n%s", spec.name, info.job_id, outcome.stack)
             return outcome
@@ -130,8 +140,8 @@ class Runner:
         else:
             loop = asyncio.get_running_loop()
 
-            def report(value: float) -> None:  # progress hops from the thread to the loop
-                loop.call_soon_threadsafe(coalescer.report, value)
+            def report(value: float, message: str | None) -> None:  # hops from the thread
+                loop.call_soon_threadsafe(coalescer.report, value, message)
 
             ctx = JobContext(info, report, cancelled, ThreadLinks(loop, links))
             result = await self.threads.run(spec.handler, ctx, data)

@@ -23,6 +23,8 @@ class RunningJob:
     task: asyncio.Task[Any] | None = None
     cancel_requested: bool = False
     hand_back_requested: bool = False
+    failure: str | None = None
+    """Set when the worker itself must fail the job now (its output passed the bound)."""
 
     @property
     def id(self) -> str:
@@ -31,6 +33,11 @@ class RunningJob:
     def cancel(self) -> None:
         """Stop it as cancelled; a handler can also see it through ``ctx.cancelled``."""
         self.cancel_requested = True
+        if self.task is not None:
+            self.task.cancel()
+
+    def fail_now(self, reason: str) -> None:
+        self.failure = reason
         if self.task is not None:
             self.task.cancel()
 

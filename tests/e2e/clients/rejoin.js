@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Watches one job with the shipped browser client (src/jobcast/client/jobcast.js) on the real
+// Watches one job with the shipped browser client (src/jobcast/browser/jobcast.js) on the real
 // socket.io-client, for tests/e2e/test_faults.py (the web process restarts under it).
 //
 //   node tests/e2e/clients/rejoin.js --url http://127.0.0.1:8000 --job gate --id <jobId>
@@ -20,7 +20,7 @@
 
 const path = require('path');
 const { io } = require('socket.io-client');
-const jobcast = require(path.join(__dirname, '..', '..', '..', 'src', 'jobcast', 'client', 'jobcast.js'));
+const jobcast = require(path.join(__dirname, '..', '..', '..', 'src', 'jobcast', 'browser', 'jobcast.js'));
 
 function parseArgs(argv) {
   const opts = { url: '', job: '', id: '', transport: 'websocket', timeout: 30000, linger: 300 };

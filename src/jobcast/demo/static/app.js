@@ -1,6 +1,7 @@
 /*
- * The jobcast demo page: start jobs, watch each one's progress over Socket.IO,
- * and pick them up again after a reload (ids kept in localStorage).
+ * The jobcast demo page: start jobs, watch each one's progress (with its message and the time
+ * left) and streamed output over Socket.IO, and pick them up again after a reload (ids kept
+ * in localStorage; the server sends the output written meanwhile).
  * Server and user data only ever reach the DOM through textContent / setAttribute.
  */
 (function () {
@@ -96,6 +97,8 @@
         progress: node.querySelector(".job-progress"),
         percent: node.querySelector(".job-percent"),
         status: node.querySelector(".job-status"),
+        message: node.querySelector(".job-message"),
+        output: node.querySelector(".job-output"),
         cancel: node.querySelector(".job-cancel"),
         result: node.querySelector(".job-result"),
       },
@@ -154,6 +157,37 @@
     job.el.percent.textContent = Math.floor(value) + " %";
   }
 
+  function formatLeft(seconds) {
+    if (typeof seconds !== "number" || !isFinite(seconds)) return "";
+    if (seconds < 1) return "almost done";
+    if (seconds < 90) return "about " + Math.round(seconds) + " s left";
+    return "about " + Math.round(seconds / 60) + " min left";
+  }
+
+  function setMessage(job, payload) {
+    if (job.final || !payload) return;
+    var bits = [];
+    if (typeof payload.message === "string" && payload.message) bits.push(payload.message);
+    var left = formatLeft(payload.eta);
+    if (left) bits.push(left);
+    job.el.message.textContent = bits.join(" \u00b7 ");
+  }
+
+  function appendOutput(job, text) {
+    var box = job.el.output;
+    box.hidden = false;
+    // Keep the newest text in view unless the reader scrolled up to read.
+    var atBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 24;
+    box.appendChild(document.createTextNode(String(text)));
+    if (atBottom) box.scrollTop = box.scrollHeight;
+  }
+
+  function showStoredOutput(job) {
+    jobcast.getOutput(job.entry.id).then(function (body) {
+      (body && body.entries || []).forEach(function (e) { appendOutput(job, e.text); });
+    }, function () { /* gone meanwhile: nothing to show */ });
+  }
+
   function setState(job, state, detail) {
     job.state = state;
     job.el.root.setAttribute("data-state", state);
@@ -169,6 +203,7 @@
     if (job.watcher) job.watcher.stop();
     job.watcher = null;
     job.el.result.textContent = "";
+    job.el.message.textContent = "";
     if (state === "completed") {
       setProgress(job, 100);
       setState(job, "completed");
@@ -201,6 +236,11 @@
         info.textContent = bits.join(" \u00b7 ");
         box.appendChild(info);
       }
+    } else if (result.words != null) {
+      var w = document.createElement("span");
+      w.className = "job-info";
+      w.textContent = result.words + " words \u00b7 " + result.chars + " characters";
+      box.appendChild(w);
     } else if (result.items != null) {
       var p = document.createElement("span");
       p.className = "job-info";
@@ -217,6 +257,7 @@
   function applySnapshot(job, snap) {
     if (!snap || job.final) return;
     if (typeof snap.progress === "number") setProgress(job, snap.progress);
+    setMessage(job, snap);
     switch (snap.state) {
       case "completed": finalize(job, "completed", snap.result); break;
       case "failed": finalize(job, "failed", snap.reason); break;
@@ -231,10 +272,11 @@
   function watchJob(job) {
     if (job.final || job.watcher) return;
     job.watcher = jobcast.watch(client, job.entry.name, job.entry.id, {
-      onProgress: function (value) {
+      onProgress: function (value, payload) {
         if (job.final) return;
         var before = job.progress;
         setProgress(job, value);
+        setMessage(job, payload);
         // After a retry, "retrying" stays until the new attempt moves the bar again.
         if (job.state !== "active" || (job.retrying && job.progress > before)) {
           job.retrying = false;
@@ -250,6 +292,7 @@
         setState(job, "active");
         job.el.status.textContent = "retrying (attempt " + attempt + ")";
       },
+      onOutput: function (text) { appendOutput(job, text); },
       onCompleted: function (result) { finalize(job, "completed", result); },
       onFailed: function (reason) { finalize(job, "failed", reason); },
       onCancelled: function () { finalize(job, "cancelled"); },
@@ -347,6 +390,12 @@
       var title = f.title.value;
       return { name: name, data: { title: title, pages: toNumber(f.pages.value) }, label: title.trim() };
     }
+    if (name === "story") {
+      var prompt = f.prompt.value;
+      var words = toNumber(f.words.value);
+      return { name: name, data: { prompt: prompt, words: words, word_ms: toNumber(f.word_ms.value) },
+               label: (prompt.trim() || "untitled") + ", " + words + " words" };
+    }
     var items = toNumber(f.items.value);
     var ms = toNumber(f.item_ms.value);
     return { name: name, data: { items: items, item_ms: ms }, label: items + " items \u00d7 " + ms + " ms" };
@@ -440,7 +489,8 @@
       jobcast.getJob(entry.id).then(
         function (snap) {
           applySnapshot(job, snap);
-          if (!job.final) watchJob(job);
+          if (!job.final) watchJob(job); // the join sends the output written so far
+          else if (snap && snap.output > 0) showStoredOutput(job);
         },
         function (err) {
           if (err && err.status === 404) {

@@ -10,7 +10,9 @@
  *   const client = jobcast.connect();
  *   const { jobId } = await jobcast.start("report", { title: "Q3", pages: 20 });
  *   jobcast.watch(client, "report", jobId, {
- *     onProgress: (pct) => ...,            // monotonic, 0..100
+ *     onProgress: (pct, p) => ...,         // monotonic, 0..100; p.message, p.eta (s left)
+ *     onOutput: (text, p) => ...,          // streamed output, in order, each chunk once
+ *     onLog: (line, p) => ...,             // log lines, in order, each once
  *     onCompleted: (result) => ...,        // at most once
  *     onFailed: (reason, payload) => ...,  // at most once; payload.state "failed" | "cancelled"
  *     onCancelled: (payload) => ...,       // optional: cancelled jobs call it instead
@@ -19,8 +21,9 @@
  *
  * The base URL (API, Socket.IO path) defaults to where this script was loaded from, so a
  * page works the same whether jobcast is mounted at / or under a prefix.
- * The client keeps the set of joined rooms and re-joins all of them after a reconnect
- * (the server then re-sends each job's current state).
+ * The client keeps the set of joined rooms and re-joins all of them after a reconnect,
+ * saying which output and log entries it has (the server then re-sends each job's current
+ * state and only the entries it lacks).
  */
 (function (root, factory) {
   "use strict";
@@ -84,7 +87,8 @@
   // ---- rooms: joined once, re-joined on every reconnect -----------------------------------
 
   function roomBook(socket, ackTimeout, retryDelay) {
-    // jobId -> { joinedOn: connection count of the last join, waiters: [resolve], terminal }
+    // jobId -> { joinedOn: connection count of the last join, waiters: [resolve], terminal,
+    //           positions: [fn() -> {after, logsAfter}] of the watchers of that job }
     var rooms = new Map();
     var connections = 0;
 
@@ -104,7 +108,7 @@
       var room = rooms.get(jobId);
       if (!room || !socket.connected) return; // joined on the next `connect`
       var conn = (room.joinedOn = connections);
-      socket.timeout(ackTimeout).emit("joinRoom", jobId, function (err, ack) {
+      socket.timeout(ackTimeout).emit("joinRoom", jobId, position(room), function (err, ack) {
         if (err) {
           // No ack in time: if the connection dropped meanwhile, the re-join answers.
           if (socket.connected && conn === connections) {
@@ -119,6 +123,19 @@
           }, retryDelay);
         }
       });
+    }
+
+    // What the socket has of the job's output and log: the least any of its watchers has
+    // (each watcher drops what it already has, so more is harmless and less is a loss).
+    function position(room) {
+      var at = { after: Infinity, logsAfter: Infinity };
+      room.positions.forEach(function (fn) {
+        var p = fn();
+        at.after = Math.min(at.after, p.after);
+        at.logsAfter = Math.min(at.logsAfter, p.logsAfter);
+      });
+      if (at.after === Infinity) return { after: -1, logsAfter: -1 };
+      return at;
     }
 
     socket.on("connect", function () {
@@ -137,13 +154,14 @@
 
     return {
       ids: function () { return Array.from(rooms.keys()); },
-      join: function (jobId) {
+      join: function (jobId, positionFn) {
         return new Promise(function (resolve) {
           if (typeof jobId !== "string" || jobId === "") {
             resolve({ ok: false, error: "invalid job id" });
             return;
           }
-          var room = rooms.get(jobId) || { joinedOn: -1, waiters: [], terminal: false };
+          var room = rooms.get(jobId) || { joinedOn: -1, waiters: [], terminal: false, positions: [] };
+          if (typeof positionFn === "function") room.positions.push(positionFn);
           rooms.set(jobId, room);
           room.waiters.push(resolve);
           room.terminal = false;
@@ -189,7 +207,9 @@
       get connected() { return socket.connected; },
       get status() { return status.get(); },
       get rooms() { return rooms.ids(); },
-      /** Join the job's room; resolves with the server's ack {ok, state} or {ok:false, error}. */
+      /** Join the job's room; resolves with the server's ack {ok, state, output, logs} or
+       *  {ok:false, error}. position() (optional) says what output and log this page has:
+       *  {after: seq, logsAfter: seq}, asked again on each re-join. */
       joinRoom: rooms.join,
       leaveRoom: rooms.leave,
       /** Cancel a job: over the socket when connected, else with DELETE /api/jobs/{id}. */
@@ -220,14 +240,21 @@
 
   /**
    * Join one job's room and dispatch only that job's events.
-   * handlers: onProgress(pct, payload), onCompleted(result, payload), onFailed(reason, payload),
-   *           onCancelled(payload), onRetrying(attempt, reason, payload), onJoin(ack)
-   * Progress is monotonic; exactly one terminal callback, at most once.
-   * Returns { ready: Promise<ack>, stop(), get progress(), get done() }.
+   * handlers: onProgress(pct, payload), onOutput(text, payload), onLog(line, payload),
+   *           onCompleted(result, payload), onFailed(reason, payload), onCancelled(payload),
+   *           onRetrying(attempt, reason, payload), onJoin(ack)
+   * Progress is monotonic (payload.message, payload.eta in seconds, when the job gives them);
+   * output and log entries arrive in order, each once, across reconnects (options.after and
+   * options.logsAfter skip what the page already has, e.g. kept across a reload);
+   * exactly one terminal callback, at most once.
+   * Returns { ready: Promise<ack>, stop(), get progress(), get done(), get after(),
+   *           get logsAfter() }.
    */
-  function watch(client, jobName, jobId, handlers) {
+  function watch(client, jobName, jobId, handlers, options) {
     handlers = handlers || {};
+    options = options || {};
     var lastProgress = -1;
+    var seqs = { output: seqOption(options.after), log: seqOption(options.logsAfter) };
     var done = false;
     var stopped = false;
     var listeners = {};
@@ -248,6 +275,15 @@
       lastProgress = value;
       call("onProgress", [value, p]);
     };
+    function entry(kind, field, handler) {
+      return function (p) {
+        if (!mine(p) || typeof p.seq !== "number" || p.seq <= seqs[kind]) return;
+        seqs[kind] = p.seq;
+        call(handler, [p[field], p]);
+      };
+    }
+    listeners[jobName + ":output"] = entry("output", "text", "onOutput");
+    listeners[jobName + ":log"] = entry("log", "line", "onLog");
     listeners[jobName + ":retrying"] = function (p) {
       if (!mine(p)) return;
       lastProgress = -1; // a new attempt starts from 0 (the server resets its count too)
@@ -270,7 +306,9 @@
     };
     Object.keys(listeners).forEach(function (ev) { client.on(ev, listeners[ev]); });
 
-    var ready = client.joinRoom(jobId).then(function (ack) {
+    var ready = client.joinRoom(jobId, function () {
+      return { after: seqs.output, logsAfter: seqs.log };
+    }).then(function (ack) {
       if (!stopped) call("onJoin", [ack]);
       return ack;
     });
@@ -278,6 +316,9 @@
     return {
       ready: ready,
       get progress() { return lastProgress < 0 ? 0 : lastProgress; },
+      /** The last output chunk's and log line's seq received (-1: none). */
+      get after() { return seqs.output; },
+      get logsAfter() { return seqs.log; },
       get done() { return done; },
       stop: function () {
         if (stopped) return;
@@ -286,6 +327,10 @@
         if (!done) client.leaveRoom(jobId);
       },
     };
+  }
+
+  function seqOption(value) {
+    return typeof value === "number" && isFinite(value) && value >= -1 ? Math.floor(value) : -1;
   }
 
   // ---- HTTP ---------------------------------------------------------------------------------
@@ -329,6 +374,12 @@
     return request("GET", apiBase(options) + "/api/jobs/" + encodeURIComponent(jobId));
   }
 
+  /** GET /api/jobs/{jobId}/output → {jobId, total, entries: [{seq, text}]} after seq `after`. */
+  function getOutput(jobId, after, options) {
+    var query = after == null ? "" : "?after=" + encodeURIComponent(after);
+    return request("GET", apiBase(options) + "/api/jobs/" + encodeURIComponent(jobId) + "/output" + query);
+  }
+
   /** DELETE /api/jobs/{jobId} → the job's status after the cancel request. */
   function cancelJob(jobId, options) {
     return request("DELETE", apiBase(options) + "/api/jobs/" + encodeURIComponent(jobId));
@@ -339,6 +390,7 @@
     watch: watch,
     start: start,
     getJob: getJob,
+    getOutput: getOutput,
     cancelJob: cancelJob,
     baseUrl: SCRIPT_BASE,
   };
