@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, NamedTuple
 
-from pydantic import AliasChoices, BeforeValidator, Field, ValidationError, field_validator
+from pydantic import AliasChoices, BeforeValidator, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from .errors import ConfigError
@@ -124,11 +124,30 @@ class Settings(BaseSettings):
     allowed_origins: str = ""
     """Comma-separated browser origins allowed besides the web's own, for Socket.IO and the HTTP
     API (CORS); empty means same origin only."""
+    watch_secret: SecretStr | None = None
+    """Signs watch tokens (``watchToken`` in the enqueue answer: watch one job, read-only);
+    comma-separated to rotate ("new,old": new tokens from the first, all accepted); unset, no
+    tokens. ``jobcast up`` makes one up for its run."""
+    watch_token_ttl_s: int = Field(default=86_400, ge=1)
+    """A watch token is good for this long."""
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     """How much the processes log; "info" has a line per finished job."""
     demo_page: bool = False
     """Serve the demo page at ``/`` (``jobcast up`` and ``jobcast web`` turn it on for the demo
     jobs; an application's own app leaves it off)."""
+
+    @field_validator("watch_secret")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        if any(len(part) < 16 for part in _parts(value.get_secret_value())):
+            raise ValueError("each secret needs at least 16 characters")
+        return value
+
+    @property
+    def watch_secrets(self) -> list[str]:
+        return _parts(self.watch_secret.get_secret_value()) if self.watch_secret else []
 
     @field_validator("redis_url")
     @classmethod
@@ -181,8 +200,14 @@ class Settings(BaseSettings):
             value = getattr(self, field)
             if value is None:
                 continue
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
             env[env_name(field)] = str(value).lower() if isinstance(value, bool) else str(value)
         return env
+
+
+def _parts(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
 
 
 def env_name(field: str) -> str:

@@ -19,6 +19,7 @@ import pytest
 import redis as redis_py
 import socketio
 
+from jobcast.web.tokens import WatchTokens
 from support import RedisServer, Stack, Watcher, Web, jobcast_env, wait_for
 
 
@@ -70,11 +71,13 @@ async def test_a_thousand_issued_ids_are_distinct_random_base64url(
 
 # -- owners ------------------------------------------------------------------------------------
 
+NEW_SECRET, OLD_SECRET = "new-secret-" + "n" * 21, "old-secret-" + "o" * 21
+
 @pytest.fixture(scope="module", params=["app", "async_app"])
 def owner_app(request: pytest.FixtureRequest) -> Iterator[Web]:
     """`python -m uvicorn owner_app:<app>`: an application's own module, not `jobcast web`,
     once with a plain owner hook and once with a slow async one."""
-    with Stack() as stack:
+    with Stack(JOBCAST_WATCH_SECRET=f"{NEW_SECRET},{OLD_SECRET}") as stack:
         stack.start_worker()
         web = stack.start_web(app=f"owner_app:{request.param}")
         yield web
@@ -160,6 +163,65 @@ async def test_jobs_are_visible_only_to_their_owner(owner_app: Web) -> None:
         await b.close()
         for client in (a_http, b_http, anon):
             await client.aclose()
+
+
+async def test_a_watch_token_lets_anyone_watch_that_one_job_read_only(owner_app: Web) -> None:
+    async with httpx.AsyncClient(base_url=owner_app.url, timeout=10, headers=user("a")) as a_http, \
+            httpx.AsyncClient(base_url=owner_app.url, timeout=10) as anon:
+        started = (await a_http.post("/api/report", json={"title": "shared", "pages": 2})).json()
+        job_id, token = started["jobId"], started["watchToken"]
+        WatchTokens([NEW_SECRET], 60).check(token, job_id)  # signed with the first secret
+        other = (await a_http.post("/api/bulk", json={"items": 1})).json()
+        # No session, the token: the job's socket events, SSE, status, output, logs, result.
+        watcher = await Watcher(owner_app.url).connect()
+        try:
+            ack = await watcher.client.call("joinRoom", (job_id, {"token": token}), timeout=10)
+            assert ack["ok"] is True, ack
+            names = []
+            async with anon.stream("GET", f"/api/jobs/{job_id}/events",
+                                   params={"token": token}) as stream:
+                assert stream.status_code == 200
+                async for line in stream.aiter_lines():
+                    if line.startswith("event: "):
+                        names.append(line[7:])
+            assert names[0] == "state" and names[-1] == "report:completed", names
+            event, _ = await watcher.wait_terminal(job_id, timeout=60)
+            assert event == "report:completed"
+        finally:
+            await watcher.close()
+        for path in ("", "/output", "/logs", "/result"):
+            response = await anon.get(f"/api/jobs/{job_id}{path}", params={"token": token})
+            assert response.status_code == 200, (path, response.text)
+        by_header = await anon.get(f"/api/jobs/{job_id}", headers={"x-jobcast-token": token})
+        assert by_header.json()["state"] == "completed"
+        # Read-only: it cancels nothing; without it the job is unknown, as before.
+        assert (await anon.delete(f"/api/jobs/{job_id}", params={"token": token})).status_code \
+            == 404
+        assert (await anon.get(f"/api/jobs/{job_id}")).status_code == 404
+        # Refusals say why: another job's token, forged, expired, malformed, retired secret.
+        expired = WatchTokens([NEW_SECRET], 60).issue(job_id, now=time.time() - 120)
+        encoded, expires, signature = token.split(".")
+        refusals = {
+            other["watchToken"]: "the watch token is for another job",
+            f"{encoded}.{int(expires) + 86400}.{signature}": "invalid watch token",
+            expired: "the watch token expired",
+            "not-a-token": "malformed watch token",
+            WatchTokens(["retired-" + "r" * 24], 60).issue(job_id): "invalid watch token",
+        }
+        for bad, reason in refusals.items():
+            response = await anon.get(f"/api/jobs/{job_id}", params={"token": bad})
+            assert (response.status_code, response.json()) == (403, {"error": reason}), bad
+        # A token signed with the previous secret still works after a rotation.
+        rotated = WatchTokens([OLD_SECRET], 60).issue(job_id)
+        assert (await anon.get(f"/api/jobs/{job_id}", params={"token": rotated})).status_code \
+            == 200
+        watcher = await Watcher(owner_app.url).connect()
+        try:
+            ack = await watcher.client.call("joinRoom", (job_id, {"token": expired}), timeout=10)
+            assert ack == {"ok": False, "error": "the watch token expired"}
+            assert job_id not in watcher.events
+        finally:
+            await watcher.close()
 
 
 async def test_a_malformed_cookie_of_another_site_hides_no_other_cookie(owner_app: Web) -> None:

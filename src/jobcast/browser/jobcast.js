@@ -133,8 +133,9 @@
         var p = fn();
         at.after = Math.min(at.after, p.after);
         at.logsAfter = Math.min(at.logsAfter, p.logsAfter);
+        if (p.token) at.token = p.token; // a watch token, for a page without the app's session
       });
-      if (at.after === Infinity) return { after: -1, logsAfter: -1 };
+      if (at.after === Infinity) { at.after = -1; at.logsAfter = -1; }
       return at;
     }
 
@@ -245,7 +246,8 @@
    *           onRetrying(attempt, reason, payload), onJoin(ack)
    * Progress is monotonic (payload.message, payload.eta in seconds, when the job gives them);
    * output and log entries arrive in order, each once, across reconnects (options.after and
-   * options.logsAfter skip what the page already has, e.g. kept across a reload);
+   * options.logsAfter skip what the page already has, e.g. kept across a reload; options.token
+   * is a watch token, the enqueue answer's watchToken, for a page without the app's session);
    * exactly one terminal callback, at most once.
    * Returns { ready: Promise<ack>, stop(), get progress(), get done(), get after(),
    *           get logsAfter() }.
@@ -307,7 +309,7 @@
     Object.keys(listeners).forEach(function (ev) { client.on(ev, listeners[ev]); });
 
     var ready = client.joinRoom(jobId, function () {
-      return { after: seqs.output, logsAfter: seqs.log };
+      return { after: seqs.output, logsAfter: seqs.log, token: options.token };
     }).then(function (ack) {
       if (!stopped) call("onJoin", [ack]);
       return ack;

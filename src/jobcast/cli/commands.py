@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from pydantic import SecretStr
 
 from ..errors import ConfigError
 from ..redis.checks import check_credentials
@@ -181,6 +183,8 @@ def up(jobs: str | None, app_dir: str, host: str | None, port: int | None,
         log.info("embedded redis-server on %s (data in %s)", settings.redis_url, redis.dir)
     if settings.jobs == DEMO_JOBS:
         settings = settings.model_copy(update={"demo_page": True})
+    if settings.watch_secret is None:  # watch tokens for this run (set one to keep them valid)
+        settings = settings.model_copy(update={"watch_secret": SecretStr(secrets.token_urlsafe(32))})
     settings = settings.model_copy(update={"results_dir": settings.results_path.resolve()})
     address = f"http://{_connectable(settings.host)}:{settings.port}"
     python = [sys.executable, "-m", "jobcast"]

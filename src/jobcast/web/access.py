@@ -16,6 +16,8 @@ from typing import Any, Literal
 
 from starlette.requests import cookie_parser
 
+from .tokens import READ_ONLY, BadToken, WatchTokens
+
 Action = Literal["enqueue", "join", "status", "result", "cancel"]
 
 
@@ -49,6 +51,8 @@ class Access:
     job_id: str | None
     client: Caller
     extra: dict[str, Any] = field(default_factory=dict)
+    token: str | None = None
+    """A watch token the client presented (web/tokens.py)."""
 
 
 OwnerHook = Callable[[Caller], "str | None | Awaitable[str | None]"]
@@ -59,6 +63,7 @@ AuthorizeHook = Callable[[Access], "bool | Awaitable[bool]"]
 class AccessPolicy:
     owner: OwnerHook | None = None
     authorize: AuthorizeHook | None = None
+    tokens: WatchTokens | None = None
 
     @property
     def checks(self) -> bool:
@@ -71,7 +76,14 @@ class AccessPolicy:
         return await _maybe_await(self.owner(client))
 
     async def permits(self, access: Access, job_owner: str | None) -> bool:
-        """True if ``access`` is allowed: same owner (when owners are tracked) and authorized."""
+        """True if ``access`` is allowed: by a valid watch token for this job (read-only
+        actions), or same owner (when owners are tracked) and authorized. A token that does not
+        hold raises BadToken, whose message is the refusal."""
+        if access.token is not None and access.action in READ_ONLY and access.job_id:
+            if self.tokens is None:
+                raise BadToken("this server issues no watch tokens")
+            self.tokens.check(access.token, access.job_id)
+            return True
         if self.owner is not None and access.action != "enqueue":
             if job_owner is None or job_owner != await self.owner_of(access.client):
                 return False

@@ -29,11 +29,15 @@ from ..status import JobState, JobStatus
 from .access import Access, AccessPolicy, Action, Caller
 from .enqueue import Enqueuer, read_body, unavailable
 from .http import ORJSONResponse, error
+from .tokens import BadToken
 from .watchers import Watchers
 
 
 class Accepted(BaseModel):
     jobId: str = Field(description="The new job's id: 128 random bits, base64url")
+    watchToken: str | None = Field(
+        default=None, description="Lets its holder watch this one job, read-only, until it "
+                                  "expires (when the server has JOBCAST_WATCH_SECRET)")
 
 
 class Status(BaseModel):
@@ -64,6 +68,11 @@ IDEMPOTENCY_KEY = {
     "schema": {"type": "string", "minLength": 1, "maxLength": 255},
     "description": "A retry with the same key and input answers the first job's id instead of "
                    "starting the work again; the same key with another input is a 409."}
+
+WATCH_TOKEN = {
+    "name": "token", "in": "query", "required": False, "schema": {"type": "string"},
+    "description": "A watch token (the enqueue answer's watchToken): read-only access to this "
+                   "one job without the application's session; or the X-Jobcast-Token header."}
 
 _TEXT = {200: "OK", 202: "Accepted", 400: "Malformed JSON", 401: "Not signed in",
          403: "Not allowed", 404: "Unknown job", 409: "Not possible in the job's state",
@@ -114,6 +123,7 @@ def build_api(svc: Services, routers: Sequence[APIRouter] = (), **fastapi: Any) 
     api.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
     api.add_exception_handler(QueueUnavailable, _unavailable)  # type: ignore[arg-type]
     api.add_exception_handler(RequestValidationError, _invalid)  # type: ignore[arg-type]
+    api.add_exception_handler(BadToken, _bad_token)  # type: ignore[arg-type]
     for spec in svc.queue.jobs:
         schema = spec.input.model_json_schema() if spec.input else {"type": "object"}
         api.add_api_route(
@@ -140,6 +150,10 @@ async def _invalid(_: Request, exc: RequestValidationError) -> Response:
     return error(422, "invalid request", details=details)
 
 
+async def _bad_token(_: Request, exc: BadToken) -> Response:
+    return error(403, str(exc))
+
+
 async def _unavailable(_: Request, exc: QueueUnavailable) -> Response:
     status, content, headers = unavailable(exc)
     return ORJSONResponse(content, status_code=status, headers=headers)
@@ -149,12 +163,18 @@ def client_of(request: Request) -> Caller:
     return Caller.from_asgi(request.headers, request.client.host if request.client else None)
 
 
+def token_of(request: Request) -> str | None:
+    """A watch token: ``?token=`` (what EventSource and links can send) or X-Jobcast-Token."""
+    return request.query_params.get("token") or request.headers.get("x-jobcast-token")
+
+
 async def visible(svc: Services, request: Request, job_id: str, action: Action) -> JobStatus | None:
     """The job, if it exists and this client may do ``action`` with it (else None: the same
-    404 as an id that never existed)."""
+    404 as an id that never existed; a watch token that does not hold raises BadToken, a 403)."""
     status = await svc.queue.status(job_id) if is_job_id(job_id) else None
     if status is None or not await svc.policy.permits(
-            Access(action, status.job, job_id, client_of(request)), status.owner):
+            Access(action, status.job, job_id, client_of(request), token=token_of(request)),
+            status.owner):
         return None
     return status
 
@@ -182,7 +202,9 @@ async def enqueue_unknown(job: str, request: Request, svc: Use) -> Response:
 
 
 @jobs_router.get("/api/jobs/{job_id}", response_model=Status,
-                 summary="A job's status (the polling fallback)", responses=error_responses(404, 503))
+                 summary="A job's status (the polling fallback)",
+                 responses=error_responses(403, 404, 503),
+                 openapi_extra={"parameters": [WATCH_TOKEN]})
 async def get_status(job_id: str, request: Request, svc: Use) -> Response:
     status = await visible(svc, request, job_id, "status")
     if status is None:
@@ -211,7 +233,8 @@ async def cancel(job_id: str, request: Request, svc: Use) -> Response:
 
 @jobs_router.get("/api/jobs/{job_id}/result", summary="A job's result file",
                  responses={200: {"description": "The file", "content": {"application/pdf": {}}},
-                            **error_responses(404, 409, 503)})
+                            **error_responses(403, 404, 409, 503)},
+                 openapi_extra={"parameters": [WATCH_TOKEN]})
 async def result_file(job_id: str, request: Request, svc: Use) -> Response:
     status = await visible(svc, request, job_id, "result")
     if status is None:

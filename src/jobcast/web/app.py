@@ -41,6 +41,7 @@ from .http import SecurityHeaders, route_path
 from .ratelimit import RateLimiter
 from .sockets import SocketServer
 from .streams import streams_router
+from .tokens import WatchTokens
 from .watchers import Watchers
 
 log = logging.getLogger("jobcast.web")
@@ -65,7 +66,9 @@ class JobcastApp:
         self.settings = settings
         self.fast = FastRedis(settings.redis_target("the web app"))
         self.queue = JobQueue(jobs, settings, self.fast)
-        policy = AccessPolicy(owner, authorize)
+        tokens = (WatchTokens(settings.watch_secrets, settings.watch_token_ttl_s)
+                  if settings.watch_secrets else None)
+        policy = AccessPolicy(owner, authorize, tokens)
         self.watchers = Watchers(self.queue, settings, policy)
         self.sockets = SocketServer(self.watchers, settings)
         relay = self.watchers.relay

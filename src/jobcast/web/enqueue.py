@@ -73,7 +73,10 @@ class Enqueuer:
             return 409, {"error": str(err)}, {}
         except QueueUnavailable as err:
             return unavailable(err)
-        return 202, {"jobId": job_id}, {"Location": f"{root_path}/api/jobs/{job_id}"}
+        answer = {"jobId": job_id}
+        if self.policy.tokens is not None:
+            answer["watchToken"] = self.policy.tokens.issue(job_id)
+        return 202, answer, {"Location": f"{root_path}/api/jobs/{job_id}"}
 
     async def __call__(self, scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
         """``POST /api/<job>`` as plain ASGI, ahead of FastAPI's routing and middleware."""

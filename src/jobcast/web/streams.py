@@ -25,7 +25,7 @@ from pydantic import BaseModel
 
 from ..bridge import Delivery
 from .access import Caller
-from .api import Services, Use, client_of, error_responses, visible
+from .api import WATCH_TOKEN, Services, Use, client_of, error_responses, token_of, visible
 from .http import ORJSONResponse, error
 from .watchers import seen
 
@@ -79,10 +79,11 @@ class EventStream(Response):
     media_type = "text/event-stream"
 
     def __init__(self, svc: Services, client: Caller, job_id: str, after: dict[str, int],
-                 counted_as: str) -> None:
+                 counted_as: str, token: str | None) -> None:
         super().__init__(headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
         self.raw_headers = [(k, v) for k, v in self.raw_headers if k != b"content-length"]
         self.svc, self.client, self.job_id, self.after = svc, client, job_id, after
+        self.token = token
         # Counted from the decision, not from the first byte: a burst cannot slip past the bound.
         self.counted_as = counted_as
         _open[counted_as] += 1
@@ -128,7 +129,7 @@ class EventStream(Response):
             await send({"type": "http.response.body", "body": body, "more_body": True})
 
         await write(f"retry: {RETRY_MS}\n\n".encode())
-        ack = await self.svc.watchers.join(sid, self.client, self.job_id, self.after)
+        ack = await self.svc.watchers.join(sid, self.client, self.job_id, self.after, self.token)
         await write(_frame("state", ack, f"{seqs['output']}.{seqs['log']}"))
         if not ack.get("ok"):
             return
@@ -161,7 +162,8 @@ async def _disconnected(receive: Any) -> None:
                                     ":retrying, and :completed or :failed; data: JSON",
                      "content": {"text/event-stream": {}}},
                204: {"description": "Resumed after the job's end: nothing more to say"},
-               **error_responses(404, 429, 503)})
+               **error_responses(403, 404, 429, 503)},
+    openapi_extra={"parameters": [WATCH_TOKEN]})
 async def job_events(job_id: str, request: Request, svc: Use,
                      after: Annotated[int, Query(ge=-1)] = -1,
                      logsAfter: Annotated[int, Query(ge=-1)] = -1) -> Response:  # noqa: N803
@@ -176,7 +178,7 @@ async def job_events(job_id: str, request: Request, svc: Use,
         return error(429, f"too many open event streams (at most {STREAMS_PER_CLIENT})")
     position = seen(out_seq if out_seq is not None else after,
                     log_seq if log_seq is not None else logsAfter)
-    return EventStream(svc, client, job_id, position, key)
+    return EventStream(svc, client, job_id, position, key, token_of(request))
 
 
 def _entries_route(kind: str, what: str) -> Any:
@@ -205,4 +207,5 @@ for _kind, _what, _path in (("output", "streamed output", "output"),
                             ("log", "log lines (BullMQ's job log)", "logs")):
     streams_router.add_api_route(
         f"/api/jobs/{{job_id}}/{_path}", _entries_route(_kind, _what), methods=["GET"],
-        response_model=Entries, summary=f"A job's {_what}", responses=error_responses(404, 503))
+        response_model=Entries, summary=f"A job's {_what}",
+        responses=error_responses(403, 404, 503), openapi_extra={"parameters": [WATCH_TOKEN]})

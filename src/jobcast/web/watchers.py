@@ -21,6 +21,7 @@ from ..queue import JobQueue
 from ..settings import Settings
 from ..status import JobStatus
 from .access import Access, AccessPolicy, Caller
+from .tokens import BadToken
 
 log = logging.getLogger("jobcast.web")
 
@@ -97,8 +98,8 @@ class Watchers:
         self._streams.pop(sid, None)
         self.ledger.disconnect(sid)
 
-    async def join(self, sid: str, client: Caller, job_id: str,
-                   after: dict[str, int]) -> dict[str, Any]:
+    async def join(self, sid: str, client: Caller, job_id: str, after: dict[str, int],
+                   token: str | None = None) -> dict[str, Any]:
         """Watch a job: the ack ``{ok, state, output, logs}`` (or ``{ok: False, error}``).
 
         One join of a job at a time per watcher: a repeated join waits for the first, so it
@@ -109,14 +110,14 @@ class Watchers:
         entry.users += 1
         try:
             async with entry.lock:
-                return await self._join(sid, client, job_id, after)
+                return await self._join(sid, client, job_id, after, token)
         finally:
             entry.users -= 1
             if not entry.users:
                 del self._joining[key]
 
-    async def _join(self, sid: str, client: Caller, job_id: str,
-                    after: dict[str, int]) -> dict[str, Any]:
+    async def _join(self, sid: str, client: Caller, job_id: str, after: dict[str, int],
+                    token: str | None) -> dict[str, Any]:
         # Enter the room first, then read the state: an event published in between is held
         # (not lost) until the watcher is allowed to see the job.
         try:
@@ -128,18 +129,21 @@ class Watchers:
         try:
             found = await self.queue.status(job_id)
             if found is not None and await self.policy.permits(
-                    Access("join", found.job, job_id, client), found.owner):
+                    Access("join", found.job, job_id, client, token=token), found.owner):
                 status = found
                 entries = await self._stored_entries(status, after)
         except QueueUnavailable:
             status, error = None, UNAVAILABLE
+        except BadToken as err:
+            status, error = None, str(err)
         except Exception:  # a failing access hook refuses; it never lets anyone in
             log.exception("access check failed for job %s", job_id)
         if self.ledger.book(sid) is None:
             return {"ok": False, "error": "disconnected"}
         # An id no job has yet (a Node producer may add it a moment later) can be watched when
         # the app has no access hooks; with hooks, nobody can vouch for it: refused.
-        unknown = found is None and error != UNAVAILABLE and not self.policy.checks
+        unknown = found is None and error != UNAVAILABLE and not self.policy.checks \
+            and token is None
         queue = self.queue.queue_of(status) if status is not None else None
         await self.relay.deliver(self.ledger.finish_join(sid, job_id, status, queue, unknown,
                                                          entries))
