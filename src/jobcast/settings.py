@@ -132,6 +132,14 @@ class Settings(BaseSettings):
     """A watch token is good for this long."""
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     """How much the processes log; "info" has a line per finished job."""
+    dashboard: bool = False
+    """Serve the dashboard at ``/dashboard`` (off unless enabled; ``jobcast up`` turns it on when
+    it listens on loopback only)."""
+    dashboard_token: SecretStr | None = None
+    """Required by the dashboard (as a bearer token or its login form) unless the application's
+    access hook lets the request in; unset, only loopback clients get in."""
+    dashboard_read_only: bool = False
+    """The dashboard shows, and changes nothing."""
     demo_page: bool = False
     """Serve the demo page at ``/`` (``jobcast up`` and ``jobcast web`` turn it on for the demo
     jobs; an application's own app leaves it off)."""

@@ -20,7 +20,7 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.cors import CORSMiddleware
 
+from .._bullmq import QueueEvent
 from ..bridge import EventStreamReader
 from ..queue import JobQueue
 from ..redis import FastRedis
@@ -68,13 +69,14 @@ class JobcastApp:
         self.queue = JobQueue(jobs, settings, self.fast)
         tokens = (WatchTokens(settings.watch_secrets, settings.watch_token_ttl_s)
                   if settings.watch_secrets else None)
-        policy = AccessPolicy(owner, authorize, tokens)
+        self.policy = policy = AccessPolicy(owner, authorize, tokens)
         self.watchers = Watchers(self.queue, settings, policy)
         self.sockets = SocketServer(self.watchers, settings)
-        relay = self.watchers.relay
+        self.event_taps: list[Callable[[list[QueueEvent]], Awaitable[None]]] = []
+        """More readers of every batch of queue events (the dashboard's live view)."""
         self.reader = EventStreamReader(
-            self.fast.target, settings.prefix, list(self.queue.keys), relay.on_events,
-            on_connect=self.queue.prepare, on_gap=relay.resync)
+            self.fast.target, settings.prefix, list(self.queue.keys), self._on_events,
+            on_connect=self.queue.prepare, on_gap=self.watchers.relay.resync)
         self.enqueuer = Enqueuer(self.queue, policy, RateLimiter(self.fast, settings.enqueue_rate),
                                  settings.max_body_bytes)
         self.http: FastAPI = build_api(
@@ -84,6 +86,10 @@ class JobcastApp:
                         name="jobcast-client")
         if settings.demo_page if demo_page is None else demo_page:
             _add_demo_page(self.http)
+        if settings.dashboard:
+            from ..dashboard import mount_dashboard
+
+            mount_dashboard(self)
         self._dispatch: Any = self._route
         if settings.origins:
             self._dispatch = CORSMiddleware(
@@ -93,6 +99,14 @@ class JobcastApp:
         self._http = SecurityHeaders(self.http)
         self._bridge: asyncio.Task[None] | None = None
         self._start_lock = asyncio.Lock()
+
+    async def _on_events(self, batch: list[QueueEvent]) -> None:
+        await self.watchers.relay.on_events(batch)
+        for tap in self.event_taps:
+            try:
+                await tap(batch)
+            except Exception:  # a tap's bug must not stop the sockets' events
+                log.exception("an event tap failed")
 
     def stats(self) -> dict[str, Any]:
         """What /readyz reports besides Redis: this process's sockets, rooms and bridge."""
