@@ -275,29 +275,44 @@ class JobQueue:
         except (*REDIS_ERRORS, RedisError) as err:
             raise _unavailable(err) from err
 
+    async def depths(self) -> dict[str, dict[str, int]]:
+        """Per queue: how many jobs are in each state (waiting counts the prioritized too)."""
+        queues = list(self.keys)
+        commands = [c for q in queues for c in _depth_commands(self.keys[q])]
+        replies = await self._send(*commands)
+        per = len(commands) // max(1, len(queues))
+        return {q: _depths_of(replies[per * i:per * (i + 1)]) for i, q in enumerate(queues)}
+
     async def workload(self) -> dict[str, dict[str, int | None]]:
         """Per queue: jobs waiting (incl. prioritized), active, and BullMQ workers serving it."""
-        queues = list(self.keys)
-        replies = await self._send(
-            *[c for q in queues for c in (("LLEN", self.keys[q].wait),
-                                          ("ZCARD", self.keys[q].prioritized),
-                                          ("LLEN", self.keys[q].active))])
+        depths = await self.depths()
         try:
             clients: str | None = str(await self.fast.call("CLIENT", "LIST"))
         except RedisError:  # an ACL user without CLIENT LIST: the count is unknown, not 0
             clients = None
-        overview: dict[str, dict[str, int | None]] = {}
-        for i, queue in enumerate(queues):
-            wait, prioritized, active = replies[3 * i:3 * i + 3]
-            overview[queue] = {
-                "waiting": int(wait) + int(prioritized), "active": int(active),
-                "workers": count_workers(clients, self.settings.prefix, queue)
-                if clients is not None else None}
-        return overview
+        return {queue: {"waiting": d["waiting"], "active": d["active"],
+                        "workers": count_workers(clients, self.settings.prefix, queue)
+                        if clients is not None else None}
+                for queue, d in depths.items()}
 
     def result_file(self, job_id: str) -> Path | None:
         """The job's result file, if it wrote one (only ever inside the results folder)."""
         return find_result(self.settings.results_path, job_id)
+
+
+STATES = ("waiting", "active", "delayed", "completed", "failed", "paused")
+
+
+def _depth_commands(keys: QueueKeys) -> list[tuple[Any, ...]]:
+    return [("LLEN", keys.wait), ("ZCARD", keys.prioritized), ("LLEN", keys.active),
+            ("ZCARD", keys.delayed), ("ZCARD", keys.completed), ("ZCARD", keys.failed),
+            ("LLEN", keys.paused)]
+
+
+def _depths_of(replies: list[Any]) -> dict[str, int]:
+    wait, prioritized, active, delayed, completed, failed, paused = (int(r) for r in replies)
+    return {"waiting": wait + prioritized, "active": active, "delayed": delayed,
+            "completed": completed, "failed": failed, "paused": paused}
 
 
 def _record(raw: Any) -> dict[str, Any]:

@@ -132,6 +132,13 @@ class Settings(BaseSettings):
     """A watch token is good for this long."""
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     """How much the processes log; "info" has a line per finished job."""
+    metrics_port: int | None = Field(default=None, ge=1, le=65_535)
+    """Workers serve their Prometheus metrics on this port (unset: not counted)."""
+    metrics_host: str = "127.0.0.1"
+    """Where the workers' metrics port listens ("0.0.0.0" in a container)."""
+    metrics_token: SecretStr | None = None
+    """The web's ``/metrics`` wants ``Authorization: Bearer <this>``; unset, only loopback
+    clients may scrape it."""
     dashboard: bool = False
     """Serve the dashboard at ``/dashboard`` (off unless enabled; ``jobcast up`` turns it on when
     it listens on loopback only)."""

@@ -10,9 +10,11 @@ import asyncio
 import logging
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -122,9 +124,35 @@ def worker(jobs: str | None, app_dir: str, concurrency: int | None,
         extra = ["--only", only] if only else []
         argv = [sys.executable, "-m", "jobcast", "worker", "--processes", "1", *extra]
         children = [Child(f"worker {i + 1}", argv) for i in range(settings.worker_processes)]
-        sys.exit(Supervisor(children, _child_env(settings, app_dir),
-                            stop_timeout=settings.shutdown_grace_s + 15).run())
+        env, forget = _child_env(settings, app_dir), None
+        if settings.metrics_port is not None:  # one port for all: prometheus' multiprocess mode
+            env["PROMETHEUS_MULTIPROC_DIR"] = os.environ["PROMETHEUS_MULTIPROC_DIR"] = \
+                tempfile.mkdtemp(prefix="jobcast-metrics-")
+            _serve_metrics(settings)
+            from prometheus_client import multiprocess
+
+            forget = multiprocess.mark_process_dead
+        try:
+            sys.exit(Supervisor(children, env, stop_timeout=settings.shutdown_grace_s + 15,
+                                on_exit=forget).run())
+        finally:
+            if "PROMETHEUS_MULTIPROC_DIR" in env:
+                shutil.rmtree(env["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
+    if settings.metrics_port is not None and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        _serve_metrics(settings)
     run_worker(settings, only, app_dir)
+
+
+def _serve_metrics(settings: Settings) -> None:
+    from ..metrics.worker import serve_worker_metrics
+
+    assert settings.metrics_port is not None
+    try:
+        serve_worker_metrics(settings.metrics_port, settings.metrics_host)
+    except OSError as err:
+        raise ConfigError(f"JOBCAST_METRICS_PORT={settings.metrics_port}: cannot listen on "
+                          f"{settings.metrics_host}:{settings.metrics_port} ({err.strerror})"
+                          ) from None
 
 
 def run_worker(settings: Settings, only: str | None, app_dir: str) -> None:

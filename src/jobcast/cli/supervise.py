@@ -38,11 +38,14 @@ class Child:
 
 class Supervisor:
     def __init__(self, children: list[Child], env: dict[str, str], stop_timeout: float,
-                 banner: str | None = None) -> None:
+                 banner: str | None = None,
+                 on_exit: Callable[[int], None] | None = None) -> None:
         self.children = children
         self.env = env
         self.stop_timeout = stop_timeout
         self.banner = banner
+        self.on_exit = on_exit
+        """Told the pid of each child that exited (the metrics forget its live gauges)."""
         self._signals = 0
 
     def _spawn(self, child: Child) -> None:
@@ -75,6 +78,8 @@ class Supervisor:
                                 and child.ready(child.process):
                             child.started = True
                         continue
+                    if self.on_exit is not None:
+                        self.on_exit(child.process.pid)
                     if not child.started:
                         log.error("%s failed to start (exit code %s); stopping", child.name,
                                   exit_code)

@@ -23,6 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from .._version import __version__
 from ..errors import QueueUnavailable
 from ..ids import is_job_id
+from ..metrics.web import WebMetrics, may_scrape
 from ..queue import CannotCancel, JobQueue
 from ..redis import REDIS_ERRORS
 from ..status import JobState, JobStatus
@@ -93,6 +94,7 @@ class Services:
     enqueuer: Enqueuer
     watchers: Watchers
     stats: Callable[[], Mapping[str, Any]]
+    metrics: WebMetrics
 
 
 def services(request: Request) -> Services:
@@ -270,6 +272,26 @@ async def _read_chunks(handle: BinaryIO, size: int = 1 << 16) -> AsyncIterator[b
 async def socket_ready(request: Request) -> Response:
     # The seed's clients call this first to boot the socket server; ours is always up.
     return ORJSONResponse({"ok": True, "path": f"{request.scope.get('root_path', '')}/socket.io/"})
+
+
+@health_router.get("/metrics")
+async def metrics(request: Request, svc: Use) -> Response:
+    """Prometheus' scrape: with JOBCAST_METRICS_TOKEN, a bearer token; else loopback only."""
+    secret = svc.queue.settings.metrics_token
+    token = secret.get_secret_value() if secret else None
+    if not may_scrape(token, request.headers.get("authorization"),
+                      request.client.host if request.client else None):
+        if token:
+            return ORJSONResponse({"error": "send Authorization: Bearer <JOBCAST_METRICS_TOKEN>"},
+                                  status_code=401, headers={"WWW-Authenticate": "Bearer"})
+        return error(403, "metrics are for this machine only; set JOBCAST_METRICS_TOKEN to "
+                          "scrape from elsewhere")
+    try:
+        depths = await svc.queue.depths()
+    except QueueUnavailable:
+        depths = {}  # still served: jobcast_bridge_connected tells Redis is away
+    body, content_type = svc.metrics.render(depths)
+    return Response(body, media_type=content_type)
 
 
 @health_router.get("/healthz")

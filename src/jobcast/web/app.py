@@ -31,6 +31,7 @@ from starlette.middleware.cors import CORSMiddleware
 
 from .._bullmq import QueueEvent
 from ..bridge import EventStreamReader
+from ..metrics.web import WebMetrics
 from ..queue import JobQueue
 from ..redis import FastRedis
 from ..registry import Jobs, load_jobs
@@ -79,8 +80,10 @@ class JobcastApp:
             on_connect=self.queue.prepare, on_gap=self.watchers.relay.resync)
         self.enqueuer = Enqueuer(self.queue, policy, RateLimiter(self.fast, settings.enqueue_rate),
                                  settings.max_body_bytes)
+        self.metrics = WebMetrics(self.stats)
+        self.enqueuer.on_answer = self.metrics.enqueued
         self.http: FastAPI = build_api(
-            Services(self.queue, policy, self.enqueuer, self.watchers, self.stats),
+            Services(self.queue, policy, self.enqueuer, self.watchers, self.stats, self.metrics),
             routers=[streams_router], lifespan=self._lifespan)
         self.http.mount("/jobcast", StaticFiles(directory=BROWSER, follow_symlink=False),
                         name="jobcast-client")

@@ -8,7 +8,7 @@ which the OpenAPI schema describes, calls the same ``handle``.
 from __future__ import annotations
 
 import re
-from collections.abc import MutableMapping
+from collections.abc import Callable, MutableMapping
 from typing import Any
 
 import orjson
@@ -37,10 +37,19 @@ class Enqueuer:
         self.limiter = limiter
         self.max_body = max_body
         self.paths = {f"/api/{name}": name for name in queue.jobs.names()}
+        self.on_answer: Callable[[str, int], None] | None = None
+        """Told each answer's job and status code (the metrics count them)."""
 
     async def handle(self, job: str, content_type: str, body: bytes | None, client: Caller,
                      root_path: str = "", idempotency_key: str | None = None) -> Reply:
         """The whole enqueue: the fast path and FastAPI's route both answer with this."""
+        reply = await self._handle(job, content_type, body, client, root_path, idempotency_key)
+        if self.on_answer is not None:
+            self.on_answer(job if job in self.queue.jobs else "", reply[0])
+        return reply
+
+    async def _handle(self, job: str, content_type: str, body: bytes | None, client: Caller,
+                      root_path: str, idempotency_key: str | None) -> Reply:
         if job not in self.queue.jobs:
             return 404, {"error": str(UnknownJob(job, self.queue.jobs.names()))}, {}
         media = content_type.split(";")[0].strip().lower()

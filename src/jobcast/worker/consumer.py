@@ -101,6 +101,9 @@ class QueueConsumer:
         self._waiting: asyncio.Task[Any] | None = None
         self.on_finished: Callable[[RunningJob, Outcome], None] | None = None
         """Told of every run that ended (the worker logs and counts them)."""
+        self.on_started: Callable[[RunningJob], None] | None = None
+        self.on_stalled: Callable[[str, int], None] | None = None
+        """Told how many jobs of a queue the stalled check moved back."""
 
     # -- the loop -------------------------------------------------------------------------
 
@@ -192,6 +195,8 @@ class QueueConsumer:
             return None
         running = RunningJob(self.name, fetched.job, token)
         self._running.add(running)
+        if self.on_started is not None:
+            self.on_started(running)
         return running
 
     async def _work(self, running: RunningJob | None) -> None:
@@ -356,6 +361,7 @@ class QueueConsumer:
             return calls.move_to_finished(keys, job.id, now, "failed", fields["failedReason"],
                                           worker, fetch_next, self._finish(job, "failed"),
                                           fields=fields), fetch_next
+        running.retried = True
         if delay > 0:
             return calls.move_to_delayed(keys, job.id, running.token, now, delay, fields,
                                          fetch=worker if fetch_next else None), fetch_next
@@ -433,6 +439,8 @@ class QueueConsumer:
             try:
                 stalled = await self._fast.run(*calls.move_stalled_to_wait(
                     self.keys, s.max_stalled_count, now_ms(), s.stalled_interval_ms))
+                if stalled and self.on_stalled is not None:
+                    self.on_stalled(self.name, len(stalled))
                 for job_id in stalled or []:
                     log.warning("job %s %s stalled (its worker stopped renewing the lock)",
                                 self.name, job_id)

@@ -25,6 +25,8 @@ class RunningJob:
     hand_back_requested: bool = False
     failure: str | None = None
     """Set when the worker itself must fail the job now (its output passed the bound)."""
+    retried: bool = False
+    """Its failed attempt was recorded as one to run again (for the metrics)."""
 
     @property
     def id(self) -> str:

@@ -22,6 +22,7 @@ from redis.asyncio import Redis
 
 from .._bullmq import QueueKeys
 from .._bullmq.workers import client_name
+from ..metrics.worker import metrics_wanted, worker_metrics
 from ..redis import REDIS_ERRORS, FastRedis, connect
 from ..redis.checks import redis_warnings
 from ..registry import Jobs
@@ -79,6 +80,8 @@ class JobWorker:
                            for specs in jobs.queues().values() if specs[0].runs_in == "thread")
         self.threads = HandlerThreads(max(1, thread_slots))
         self.runner = Runner(settings, self.threads)
+        self.metrics = worker_metrics() if metrics_wanted(settings) else None
+        """Counted only when something can scrape them (a metrics port, or multiprocess)."""
         self._cpu = any(spec.cpu_bound for spec in jobs)
         if self._cpu:
             preload([jobs_module] if jobs_module else [])
@@ -102,7 +105,10 @@ class JobWorker:
             consumer = QueueConsumer(queue, specs, s, self.fast, blocking, self.runner,
                                      self.running, concurrency, self.worker_id,
                                      strategies=self.jobs.backoff_strategies, name=self.name)
-            consumer.on_finished = self._log_finished
+            consumer.on_finished = self._finished
+            if (metrics := self.metrics) is not None:
+                consumer.on_started = self._started
+                consumer.on_stalled = lambda queue, n: metrics.stalled.labels(queue).inc(n)
             self.consumers[queue] = consumer
         loops = [asyncio.ensure_future(c.run()) for c in self.consumers.values()]
         helpers = [
@@ -169,8 +175,16 @@ class JobWorker:
     def _lock_s(self) -> float:
         return self.settings.lock_duration_ms / 2000
 
-    def _log_finished(self, running: RunningJob, outcome: Outcome) -> None:
+    def _started(self, running: RunningJob) -> None:
+        job = running.job
+        delay = job.opts.get("delay")
+        self.metrics.started(job.name, job.timestamp,  # type: ignore[union-attr]
+                             delay if isinstance(delay, int) else 0, job.attempts_started <= 1)
+
+    def _finished(self, running: RunningJob, outcome: Outcome) -> None:
         took = time.monotonic() - running.started
+        if self.metrics is not None:
+            self.metrics.finished(running.job.name, _ended(outcome, running.retried), took)
         name = f"{running.queue} {running.id}"
         if isinstance(outcome, Completed):
             log.info("job %s completed in %.2f s", name, took)
@@ -180,3 +194,14 @@ class JobWorker:
             log.info("handed job %s back to the queue", name)
         elif isinstance(outcome, Failed):
             log.info("job %s failed after %.2f s: %s", name, took, outcome.reason)
+
+
+def _ended(outcome: Outcome, retried: bool) -> str:
+    """How a run ended, in the metrics' words."""
+    if isinstance(outcome, Completed):
+        return "completed"
+    if isinstance(outcome, Cancelled):
+        return "cancelled"
+    if isinstance(outcome, Failed):
+        return "retried" if retried else "failed"
+    return "handed_back"
