@@ -44,6 +44,12 @@ def test_every_call_packs_as_many_keys_as_its_script_takes() -> None:
         append_call(keys, "id", "output", ["text"], max_bytes=10, max_entries=2),
         calls.get_counts(keys, ["wait"]),
         calls.get_state(keys, "id"),
+        calls.reprocess_job(keys, "id", "failed", False),
+        calls.promote(keys, "id"),
+        calls.clean_jobs(keys, "completed", 1, 1000),
+        calls.pause(keys, True),
+        calls.pause(keys, False),
+        calls.get_metrics(keys, "completed", 0, 59),
         next_iteration(keys, record(repeat={"every": 1000, "count": 1}, rjk="s"), 1)
         or next_iteration(keys, scheduled(), 1),
     ]

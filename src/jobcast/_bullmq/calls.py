@@ -171,3 +171,47 @@ def get_state(keys: QueueKeys, job_id: str) -> Call:
     return _call("getStateV2", [keys.completed, keys.failed, keys.delayed, keys.active,
                                 keys.wait, keys.paused, keys.waiting_children, keys.prioritized],
                  [job_id])
+
+
+# -- administering (what Bull Board and Node's Queue/Job do to jobs an operator picks) ----------
+
+def reprocess_job(keys: QueueKeys, job_id: str, state: str, lifo: bool,
+                  reset_attempts: bool = False) -> Call:
+    """``job.retry(state)``: a failed (or completed) job back to wait (or prioritized); emits
+    ``waiting`` with ``prev`` = ``state``. Replies 1, -1 (no such job) or -3 (not in ``state``)."""
+    return _call("reprocessJob", [keys.job(job_id), keys.events, keys.finished(state), keys.wait,
+                                  keys.meta, keys.active, keys.marker, keys.prioritized, keys.pc],
+                 [job_id, "RPUSH" if lifo else "LPUSH",
+                  "failedReason" if state == "failed" else "returnvalue", state,
+                  "1" if reset_attempts else "0", "0"])
+
+
+def promote(keys: QueueKeys, job_id: str) -> Call:
+    """``job.promote()``: a delayed job to wait now; emits ``waiting``. Replies 0, or -3 (not
+    delayed)."""
+    return _call("promote", [keys.delayed, keys.wait, keys.paused, keys.meta, keys.prioritized,
+                             keys.active, keys.pc, keys.events, keys.marker], [keys.base, job_id])
+
+
+def clean_jobs(keys: QueueKeys, set_name: str, older_than_ms: int, limit: int) -> Call:
+    """``queue.clean(grace, limit, type)``: remove up to ``limit`` (0: all) jobs of one set
+    ("wait", "prioritized", "paused", "delayed", "completed", "failed") that finished (or were
+    last processed, or added) at or before ``older_than_ms``; emits ``cleaned``. Replies with
+    the removed ids."""
+    return _call("cleanJobsInSet", [keys.base + set_name, keys.events, keys.repeat],
+                 [keys.base, older_than_ms, limit, set_name])
+
+
+def pause(keys: QueueKeys, paused: bool, emit: bool = True) -> Call:
+    """``queue.pause()`` / ``queue.resume()``; emits ``paused`` / ``resumed``. A resume replies
+    how many jobs of a BullMQ 5 ``paused`` list are still to move (call it again until 0)."""
+    source, target = (keys.wait, keys.paused) if paused else (keys.paused, keys.wait)
+    return _call("pause", [source, target, keys.meta, keys.prioritized, keys.events, keys.delayed,
+                           keys.marker], ["paused" if paused else "resumed", "1" if emit else "0"])
+
+
+def get_metrics(keys: QueueKeys, target: str, start: int, end: int) -> Call:
+    """``queue.getMetrics(type, start, end)``: ``[[count, prevTS, prevCount], per-minute counts
+    (newest first), how many]``."""
+    key = keys.metrics(target)
+    return _call("getMetrics", [key, f"{key}:data"], [start, end])
