@@ -21,7 +21,7 @@ from redis.exceptions import RedisError
 from . import names
 from ._bullmq import QueueKeys, calls
 from ._bullmq.workers import count_workers
-from .errors import JobcastError, QueueUnavailable
+from .errors import InvalidInput, JobcastError, QueueUnavailable
 from .ids import is_job_id, new_job_id
 from .output import Entry, read_entries
 from .redis import REDIS_ERRORS, FastRedis
@@ -168,6 +168,39 @@ class JobQueue:
         if added != job_id:
             raise JobcastError(f"BullMQ did not add the job: {added!r}")
         return job_id
+
+    async def enqueue_many(self, name: str, items: list[Any],
+                           owner: str | None = None) -> list[str]:
+        """Validate every item first, then add them all in one transaction (BullMQ's addBulk
+        is a MULTI too), or none; the new ids, in order. InvalidInput names each bad item by
+        its index (``details``: ``[{index, field, message}]``)."""
+        spec = self.jobs[name]
+        keys = self.keys[spec.queue]
+        problems: list[dict[str, Any]] = []
+        adds, then, ids = [], [], []
+        now = _now_ms()
+        for index, item in enumerate(items):
+            try:
+                data = spec.dump(spec.parse(item))
+            except InvalidInput as err:
+                problems += [{"index": index, **detail} for detail in err.details]
+                continue
+            job_id = new_job_id()
+            ids.append(job_id)
+            adds.append(calls.add_job(keys, job_id, name, data,
+                                      {**self._opts[name], "jobId": job_id}, now))
+            if owner is not None:
+                then.append(("HSET", keys.job(job_id), names.OWNER_FIELD, owner))
+        if problems:
+            raise InvalidInput(problems)
+        try:
+            replies = await self.fast.run_many(adds, then=then, atomic=True)
+        except REDIS_ERRORS as err:
+            raise _unavailable(err) from err
+        for reply in replies:
+            if isinstance(reply, (RedisError, OSError)):
+                raise _unavailable(reply)
+        return ids
 
     def _idempotency(self, name: str, owner: str | None, key: str,
                      data: str) -> tuple[str, str, str]:

@@ -116,6 +116,8 @@ class Settings(BaseSettings):
     max_result_bytes: int = Field(default=1 << 20, ge=16)
     """A handler's result larger than this (as JSON) fails the job instead of filling Redis."""
     max_body_bytes: int = Field(default=1 << 20, ge=1)
+    max_batch: int = Field(default=1000, ge=1, le=100_000)
+    """Most items in one ``POST /api/<job>/batch``."""
     rooms_per_socket: int = Field(default=100, ge=1)
     enqueue_rate: Annotated[RateLimit, NoDecode, BeforeValidator(_rate)] = RateLimit(0, 60)
     """Enqueue limit per client address, e.g. "30/minute"; "0" (the default) is no limit."""

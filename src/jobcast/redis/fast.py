@@ -181,7 +181,8 @@ class FastRedis:
         if atomic:
             # Inside MULTI a NOSCRIPT would fail one command and run the others, so the
             # scripts are loaded first, in the same write.
-            loads = [("SCRIPT", "LOAD", s.source) for s, _, _ in calls]
+            unique = {s.sha: s for s, _, _ in calls}.values()
+            loads = [("SCRIPT", "LOAD", s.source) for s in unique]
             sent = await self.pipeline(*loads, ("MULTI",), *commands, ("EXEC",))
             _raise_lost(sent)
             executed = sent[-1]

@@ -12,11 +12,13 @@ import os
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated, Any, BinaryIO
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import FileResponse, Response, StreamingResponse
+from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -41,6 +43,11 @@ class Accepted(BaseModel):
                                   "expires (when the server has JOBCAST_WATCH_SECRET)")
 
 
+class BatchAccepted(BaseModel):
+    jobIds: list[str] = Field(description="The new jobs' ids, in the order of the items")
+    watchTokens: list[str] | None = None
+
+
 class Status(BaseModel):
     jobId: str
     job: str
@@ -63,6 +70,8 @@ class ErrorBody(BaseModel):
     error: str
     details: list[dict[str, Any]] | None = None
 
+
+API_DOCS = Path(__file__).resolve().parent / "apidocs"
 
 IDEMPOTENCY_KEY = {
     "name": "Idempotency-Key", "in": "header", "required": False,
@@ -114,7 +123,7 @@ def build_api(svc: Services, routers: Sequence[APIRouter] = (), **fastapi: Any) 
         title="jobcast",
         version=__version__,
         summary="Enqueue heavy jobs, follow their progress, fetch their results.",
-        docs_url="/api/docs",
+        docs_url=None,  # served below from the pinned package, not a CDN
         openapi_url="/api/openapi.json",
         redoc_url=None,
         default_response_class=ORJSONResponse,
@@ -136,9 +145,39 @@ def build_api(svc: Services, routers: Sequence[APIRouter] = (), **fastapi: Any) 
                            "parameters": [IDEMPOTENCY_KEY]},
             responses=error_responses(400, 401, 403, 404, 409, 413, 415, 422, 429, 503),
         )
+        api.add_api_route(
+            f"/api/{spec.name}/batch", _enqueue_route(spec.name, batch=True), methods=["POST"],
+            status_code=202, response_model=BatchAccepted, tags=["jobs"],
+            summary=f"Start many {spec.name} jobs: all, or none",
+            description="Every item is validated first; a 422 names each invalid item by its "
+                        "index and adds nothing.",
+            openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
+                "schema": {"type": "array", "items": schema, "minItems": 1,
+                           "maxItems": svc.enqueuer.max_batch}}}}},
+            responses=error_responses(400, 401, 403, 404, 413, 415, 422, 429, 503),
+        )
     for router in (jobs_router, *routers, health_router):
         api.include_router(router)
+    _add_api_docs(api)
     return api
+
+
+def _add_api_docs(api: FastAPI) -> None:
+    """Swagger UI at /api/docs, its files from the pinned fastapi-offline package (Swagger UI
+    5, which reads OpenAPI 3.1): it works offline, and its start script is a file (the
+    Content-Security-Policy allows no inline script)."""
+    import fastapi_offline
+
+    assets = Path(fastapi_offline.__file__).parent / "static"
+    api.mount("/api/docs/assets", StaticFiles(directory=assets), name="api-docs-assets")
+
+    @api.get("/api/docs", include_in_schema=False)
+    async def api_docs() -> FileResponse:
+        return FileResponse(API_DOCS / "index.html")
+
+    @api.get("/api/docs/start.js", include_in_schema=False)
+    async def api_docs_start() -> FileResponse:
+        return FileResponse(API_DOCS / "start.js", media_type="text/javascript")
 
 
 async def _http_error(_: Request, exc: StarletteHTTPException) -> Response:
@@ -181,26 +220,31 @@ async def visible(svc: Services, request: Request, job_id: str, action: Action) 
     return status
 
 
-async def enqueue(svc: Services, request: Request, job: str) -> Response:
-    """FastAPI's enqueue route: the same handler as the plain-ASGI fast path."""
+async def enqueue(svc: Services, request: Request, job: str, batch: bool = False) -> Response:
+    """FastAPI's enqueue routes: the same handler as the plain-ASGI fast path."""
     body = await read_body(request.receive, svc.enqueuer.max_body)
     status, content, headers = await svc.enqueuer.handle(
         job, request.headers.get("content-type", ""), body, client_of(request),
-        request.scope.get("root_path", ""), request.headers.get("idempotency-key"))
+        request.scope.get("root_path", ""), request.headers.get("idempotency-key"), batch)
     return ORJSONResponse(content, status_code=status, headers=headers)
 
 
-def _enqueue_route(job: str) -> Any:
+def _enqueue_route(job: str, batch: bool = False) -> Any:
     async def route(request: Request, svc: Use) -> Response:
-        return await enqueue(svc, request, job)
+        return await enqueue(svc, request, job, batch)
 
-    route.__name__ = f"enqueue_{job.replace('-', '_')}"
+    route.__name__ = f"enqueue_{job.replace('-', '_')}{'_batch' if batch else ''}"
     return route
 
 
 @jobs_router.post("/api/{job}", include_in_schema=False)
 async def enqueue_unknown(job: str, request: Request, svc: Use) -> Response:
     return await enqueue(svc, request, job)
+
+
+@jobs_router.post("/api/{job}/batch", include_in_schema=False)
+async def enqueue_batch_unknown(job: str, request: Request, svc: Use) -> Response:
+    return await enqueue(svc, request, job, batch=True)
 
 
 @jobs_router.get("/api/jobs/{job_id}", response_model=Status,

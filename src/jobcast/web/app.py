@@ -79,7 +79,7 @@ class JobcastApp:
             self.fast.target, settings.prefix, list(self.queue.keys), self._on_events,
             on_connect=self.queue.prepare, on_gap=self.watchers.relay.resync)
         self.enqueuer = Enqueuer(self.queue, policy, RateLimiter(self.fast, settings.enqueue_rate),
-                                 settings.max_body_bytes)
+                                 settings.max_body_bytes, settings.max_batch)
         self.metrics = WebMetrics(self.stats)
         self.enqueuer.on_answer = self.metrics.enqueued
         self.http: FastAPI = build_api(

@@ -1,4 +1,5 @@
-"""The enqueue path, ``POST /api/<job>``: validate, authorize, add, answer 202.
+"""The enqueue path, ``POST /api/<job>`` (and ``/api/<job>/batch``): validate, authorize, add,
+answer 202.
 
 It is the hottest route, so the web app serves it as plain ASGI, ahead of FastAPI's routing and
 middleware (about a tenth of the web's CPU per job when it went through them); FastAPI's route,
@@ -30,50 +31,48 @@ def unavailable(err: QueueUnavailable) -> Reply:
 
 class Enqueuer:
     def __init__(
-        self, queue: JobQueue, policy: AccessPolicy, limiter: RateLimiter, max_body: int
+        self, queue: JobQueue, policy: AccessPolicy, limiter: RateLimiter, max_body: int,
+        max_batch: int = 1000,
     ) -> None:
         self.queue = queue
         self.policy = policy
         self.limiter = limiter
         self.max_body = max_body
+        self.max_batch = max_batch
         self.paths = {f"/api/{name}": name for name in queue.jobs.names()}
         self.on_answer: Callable[[str, int], None] | None = None
         """Told each answer's job and status code (the metrics count them)."""
 
     async def handle(self, job: str, content_type: str, body: bytes | None, client: Caller,
-                     root_path: str = "", idempotency_key: str | None = None) -> Reply:
-        """The whole enqueue: the fast path and FastAPI's route both answer with this."""
-        reply = await self._handle(job, content_type, body, client, root_path, idempotency_key)
+                     root_path: str = "", idempotency_key: str | None = None,
+                     batch: bool = False) -> Reply:
+        """The whole enqueue: the fast path and FastAPI's routes all answer with this.
+        ``batch``: the body is a JSON array of inputs, added all together or not at all."""
+        if batch:
+            reply = await self._batch(job, content_type, body, client, idempotency_key)
+        else:
+            reply = await self._one(job, content_type, body, client, root_path,
+                                    idempotency_key)
         if self.on_answer is not None:
             self.on_answer(job if job in self.queue.jobs else "", reply[0])
         return reply
 
-    async def _handle(self, job: str, content_type: str, body: bytes | None, client: Caller,
-                      root_path: str, idempotency_key: str | None) -> Reply:
-        if job not in self.queue.jobs:
-            return 404, {"error": str(UnknownJob(job, self.queue.jobs.names()))}, {}
-        media = content_type.split(";")[0].strip().lower()
-        if media != "application/json" and not media.endswith("+json"):
-            return 415, {"error": "send the job's input as JSON "
-                                  "(Content-Type: application/json)"}, {}
-        if body is None:
-            return 413, {"error": f"the body is larger than {self.max_body} bytes"}, {}
+    async def _one(self, job: str, content_type: str, body: bytes | None, client: Caller,
+                   root_path: str, idempotency_key: str | None) -> Reply:
+        refused = self._refusal(job, content_type, body)
+        if refused is not None:
+            return refused
         if idempotency_key is not None and not _KEY.fullmatch(idempotency_key):
             return 400, {"error": "Idempotency-Key: 1 to 255 visible characters"}, {}
+        assert body is not None
         try:
             orjson.loads(body)  # malformed JSON is a 400; the model validates the text itself
         except orjson.JSONDecodeError as err:
             return 400, {"error": f"malformed JSON: {err}"}, {}
         try:
-            owner = await self.policy.owner_of(client)
-            if self.policy.owner is not None and owner is None:
-                return 401, {"error": "sign in to start jobs"}, {}
-            if not await self.policy.permits(Access("enqueue", job, None, client), None):
-                return 403, {"error": "not allowed to start this job"}, {}
-            retry_after = await self.limiter.hit(client.address or "unknown")
-            if retry_after:
-                return 429, {"error": "too many jobs started, slow down"}, {
-                    "Retry-After": str(retry_after)}
+            owner, refused = await self._admit(job, client, 1)
+            if refused is not None:
+                return refused
             job_id = await self.queue.enqueue(job, body, owner=owner,
                                               idempotency_key=idempotency_key)
         except InvalidInput as err:
@@ -86,6 +85,65 @@ class Enqueuer:
         if self.policy.tokens is not None:
             answer["watchToken"] = self.policy.tokens.issue(job_id)
         return 202, answer, {"Location": f"{root_path}/api/jobs/{job_id}"}
+
+    async def _batch(self, job: str, content_type: str, body: bytes | None, client: Caller,
+                     idempotency_key: str | None) -> Reply:
+        refused = self._refusal(job, content_type, body)
+        if refused is not None:
+            return refused
+        if idempotency_key is not None:
+            return 400, {"error": "Idempotency-Key is not taken on a batch (a retried batch "
+                                  "could not be told from a new one); send the items one by "
+                                  "one with their own keys"}, {}
+        assert body is not None
+        try:
+            items = orjson.loads(body)
+        except orjson.JSONDecodeError as err:
+            return 400, {"error": f"malformed JSON: {err}"}, {}
+        if not isinstance(items, list) or not items:
+            return 422, {"error": "send a JSON array of the jobs' inputs (at least one)"}, {}
+        if len(items) > self.max_batch:
+            return 422, {"error": f"at most {self.max_batch} items in a batch "
+                                  f"(JOBCAST_MAX_BATCH), got {len(items)}"}, {}
+        try:
+            owner, refused = await self._admit(job, client, len(items))
+            if refused is not None:
+                return refused
+            job_ids = await self.queue.enqueue_many(job, items, owner=owner)
+        except InvalidInput as err:
+            return 422, {"error": "invalid input: nothing was added", "details": err.details}, {}
+        except QueueUnavailable as err:
+            return unavailable(err)
+        answer: dict[str, Any] = {"jobIds": job_ids}
+        if self.policy.tokens is not None:
+            answer["watchTokens"] = [self.policy.tokens.issue(i) for i in job_ids]
+        return 202, answer, {}
+
+    def _refusal(self, job: str, content_type: str, body: bytes | None) -> Reply | None:
+        """What is wrong with the request before its body is read as JSON, if anything."""
+        if job not in self.queue.jobs:
+            return 404, {"error": str(UnknownJob(job, self.queue.jobs.names()))}, {}
+        media = content_type.split(";")[0].strip().lower()
+        if media != "application/json" and not media.endswith("+json"):
+            return 415, {"error": "send the job's input as JSON "
+                                  "(Content-Type: application/json)"}, {}
+        if body is None:
+            return 413, {"error": f"the body is larger than {self.max_body} bytes"}, {}
+        return None
+
+    async def _admit(self, job: str, client: Caller, count: int) -> tuple[str | None,
+                                                                           Reply | None]:
+        """Who the client is, and a refusal if it may not start ``count`` such jobs now."""
+        owner = await self.policy.owner_of(client)
+        if self.policy.owner is not None and owner is None:
+            return None, (401, {"error": "sign in to start jobs"}, {})
+        if not await self.policy.permits(Access("enqueue", job, None, client), None):
+            return None, (403, {"error": "not allowed to start this job"}, {})
+        retry_after = await self.limiter.hit(client.address or "unknown", count)
+        if retry_after:
+            return None, (429, {"error": "too many jobs started, slow down"},
+                          {"Retry-After": str(retry_after)})
+        return owner, None
 
     async def __call__(self, scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
         """``POST /api/<job>`` as plain ASGI, ahead of FastAPI's routing and middleware."""

@@ -15,19 +15,21 @@ class RateLimiter:
         self._fast = fast
         self._limit = limit
 
-    async def hit(self, client: str) -> int:
-        """Count one enqueue; 0 if allowed, else the seconds to wait."""
+    async def hit(self, client: str, count: int = 1) -> int:
+        """Count ``count`` enqueues (a batch counts each item); 0 if allowed, else the seconds
+        to wait."""
         count_max, window_s = self._limit
         if count_max <= 0:
             return 0
         window = int(time.time()) // window_s
         key = names.rate_key(client, window)
         try:
-            count, _ = await self._fast.pipeline(("INCR", key), ("EXPIRE", key, window_s + 1))
+            total, _ = await self._fast.pipeline(("INCRBY", key, count),
+                                                 ("EXPIRE", key, window_s + 1))
         except REDIS_ERRORS as err:
             raise QueueUnavailable(f"Redis is unreachable: {err}") from err
-        if isinstance(count, Exception):
-            raise QueueUnavailable(f"Redis refused: {count}")
-        if count <= count_max:
+        if isinstance(total, Exception):
+            raise QueueUnavailable(f"Redis refused: {total}")
+        if total <= count_max:
             return 0
         return max(1, (window + 1) * window_s - int(time.time()))
