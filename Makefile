@@ -34,6 +34,11 @@ test: install $(ORACLE)
 test-fast: install
 	$(BIN)/pytest -q -m "not e2e" $(PYTEST_ARGS)
 
+# The benchmark matrix (issue 14, bench/README.md): W1-W5, jobcast and the Node peer alternating
+# on one Redis, ratio table on stdout, progress on stderr, raw JSON in bench/results/.
+#   make bench BENCH_ARGS="--quick"            smoke run (1 short round of each)
+#   make bench BENCH_ARGS="--workload W3"      some workloads only
+#   make bench BENCH_ARGS="--commit HEAD"      measure a commit of src/, not the work tree
 bench: install
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 

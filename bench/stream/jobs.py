@@ -20,6 +20,9 @@ class StreamIn(BaseModel):
     every_ms: float = Field(default=0, ge=0)
     start_at: float = 0
     """Epoch seconds: wait until then (the watchers have joined by then)."""
+    paced: bool = False
+    """With every_ms: chunk i is due at start + i * every_ms (a steady rate however long each
+    sleep really takes); every chunk already due is written at once."""
 
 
 def chunk(size: int) -> str:
@@ -30,6 +33,17 @@ def chunk(size: int) -> str:
 @jobs.job("stream", input=StreamIn, attempts=1, timeout=3600)
 async def stream(ctx: JobContext, data: StreamIn) -> dict[str, int]:
     await asyncio.sleep(max(0.0, data.start_at - time.time()))
+    if data.paced and data.every_ms:
+        every, start, i = data.every_ms / 1000, time.time(), 0
+        while i < data.chunks:
+            delay = start + i * every - time.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            due = min(data.chunks, max(i + 1, int((time.time() - start) / every) + 1))
+            while i < due:
+                ctx.write(chunk(data.size))
+                i += 1
+        return {"chunks": data.chunks}
     for i in range(data.chunks):
         ctx.write(chunk(data.size))
         if data.every_ms:

@@ -6,6 +6,11 @@
 //
 //   node bench/stream/watch.js --url http://127.0.0.1:8000 --job stream --jobs 20 \
 //        --chunks 5000 --sockets 5 [--size 24] [--every-ms 0] [--lead-ms 1500]
+//        [--socket-per-job 1] [--paced 1] [--client path/to/jobcast.js]
+//
+// --socket-per-job 1: one socket per job (--sockets is then the number of jobs), as the Node
+// peer's users have; --paced 1: chunk i of a job is due at start + i * every-ms (a steady rate,
+// whatever the sleeps overshoot); --client: the browser client to drive (default: this repo's).
 //
 // Prints one JSON line: chunks delivered, seconds, latency percentiles (ms), errors.
 'use strict';
@@ -14,14 +19,16 @@ const path = require('path');
 const { performance } = require('perf_hooks');
 const root = path.join(__dirname, '..', '..');
 const { io } = require(path.join(root, 'node_modules', 'socket.io-client'));
-const jobcast = require(path.join(root, 'src', 'jobcast', 'browser', 'jobcast.js'));
 
 const opts = { url: '', job: 'stream', jobs: 1, chunks: 1000, sockets: 1, size: 24, everyMs: 0,
-               leadMs: 1500 };
+               leadMs: 1500, socketPerJob: 0, paced: 0,
+               client: path.join(root, 'src', 'jobcast', 'browser', 'jobcast.js') };
 for (let i = 2; i < process.argv.length; i += 2) {
   const key = process.argv[i].replace(/^--/, '').replace(/-(.)/g, (_, c) => c.toUpperCase());
-  opts[key] = key === 'url' || key === 'job' ? process.argv[i + 1] : Number(process.argv[i + 1]);
+  opts[key] = ['url', 'job', 'client'].includes(key) ? process.argv[i + 1] : Number(process.argv[i + 1]);
 }
+if (opts.socketPerJob) opts.sockets = opts.jobs;
+const jobcast = require(path.resolve(opts.client));
 const now = () => (performance.timeOrigin + performance.now()) / 1000; // epoch s, sub-ms
 
 async function post(data) {
@@ -47,6 +54,7 @@ async function main() {
   }
   const startAt = Date.now() / 1000 + opts.leadMs / 1000;
   const data = { chunks: opts.chunks, size: opts.size, every_ms: opts.everyMs, start_at: startAt };
+  if (opts.paced) data.paced = true;
   const ids = await Promise.all(Array.from({ length: opts.jobs }, () => post(data)));
   const latencies = [];
   const errors = [];
@@ -54,8 +62,10 @@ async function main() {
   let entries = 0;
   let lastAt = 0;
   const ends = [];
-  for (const client of clients) {
-    for (const jobId of ids) {
+  const pairs = opts.socketPerJob ? ids.map((jobId, i) => [clients[i], jobId])
+    : clients.flatMap((client) => ids.map((jobId) => [client, jobId]));
+  {
+    for (const [client, jobId] of pairs) {
       let got = 0;
       let lastStamp = 0;
       ends.push(new Promise((resolve) => {
