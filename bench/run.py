@@ -1295,13 +1295,13 @@ def section_raw_workers(ctx: Context) -> dict:
                         "--jobs", str(args.raw_jobs), "--concurrency", "50", "--redis-url", url]
             proc = procs.start(f"raw-{impl}", argv, py_env, BENCH, pipe=True)
             try:
-                out, _ = proc.communicate(timeout=max(120, args.raw_jobs / 50))
+                stdout, _ = proc.communicate(timeout=max(120, args.raw_jobs / 50))
             except subprocess.TimeoutExpired:
                 procs.stop(proc)
                 raise BenchError(f"raw worker {impl} did not drain {args.raw_jobs} jobs in "
                                  "time") from None
             procs.live = [(n, p) for n, p in procs.live if p is not proc]
-            lines = [ln for ln in (out or "").splitlines() if ln.startswith("{")]
+            lines = [ln for ln in (stdout or "").splitlines() if ln.startswith("{")]
             if not lines:
                 tail = procs.log_tail(f"raw-{impl}")
                 raise BenchError(f"raw worker {impl} printed nothing:\n{tail}")
