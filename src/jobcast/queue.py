@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 from redis.exceptions import RedisError
 
-from . import names
+from . import names, tracing
 from ._bullmq import QueueKeys, calls
 from ._bullmq.workers import count_workers
 from .errors import InvalidInput, JobcastError, QueueUnavailable
@@ -145,6 +145,10 @@ class JobQueue:
             # In the same transaction: the first request's input stays with its key.
             then = [("SET", record, fingerprint, "NX", "EX", self.settings.keep_age_s),
                     ("GET", record)]
+        with tracing.span(f"add {spec.queue}", tracing.PRODUCER,
+                          attributes={"jobcast.job.id": job_id, "jobcast.job.name": name}):
+            if (context := tracing.metadata()) is not None:
+                opts["tm"] = context  # where BullMQ's telemetry keeps it
         add = calls.add_job(keys, job_id, name, data, opts, _now_ms(), deduplication_id=dedup)
         if owner is not None:  # the owner is written in the same transaction as the job
             then.append(("HSET", keys.job(job_id), names.OWNER_FIELD, owner))
@@ -187,8 +191,12 @@ class JobQueue:
                 continue
             job_id = new_job_id()
             ids.append(job_id)
-            adds.append(calls.add_job(keys, job_id, name, data,
-                                      {**self._opts[name], "jobId": job_id}, now))
+            opts = {**self._opts[name], "jobId": job_id}
+            with tracing.span(f"add {spec.queue}", tracing.PRODUCER,
+                              attributes={"jobcast.job.id": job_id, "jobcast.job.name": name}):
+                if (context := tracing.metadata()) is not None:
+                    opts["tm"] = context
+            adds.append(calls.add_job(keys, job_id, name, data, opts, now))
             if owner is not None:
                 then.append(("HSET", keys.job(job_id), names.OWNER_FIELD, owner))
         if problems:

@@ -8,7 +8,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from .. import names
+from .. import names, tracing
 from .._bullmq import QueueEvent
 from ..errors import QueueUnavailable
 from ..output import KINDS
@@ -45,13 +45,21 @@ class Relay:
         if not watched:
             return
         states = await self._final_states(watched)
+        traces = await self._trace_contexts(watched) if tracing.active() else {}
         for event in watched:
             if event.kind in ("delayed", "waiting"):
                 if event.kind == "delayed" or event.prev in ("failed", "active"):
                     await self._retrying(event)
                 continue
-            await self.deliver(self.ledger.on_event(event, states.get((event.queue,
-                                                                       event.job_id))))
+            deliveries = self.ledger.on_event(event, states.get((event.queue, event.job_id)))
+            if id(event) in traces and deliveries:
+                with tracing.span(f"emit {deliveries[0].event}", tracing.PRODUCER,
+                                  parent=traces[id(event)],
+                                  attributes={"messaging.batch.message_count": len(deliveries),
+                                              "jobcast.job.id": event.job_id}):
+                    await self.deliver(deliveries)
+            else:
+                await self.deliver(deliveries)
         if self.ledger.entry_gaps:
             await self._fill_gaps()
 
@@ -101,6 +109,20 @@ class Relay:
                 except QueueUnavailable:
                     entries[kind] = []
             await self.deliver(self.ledger.catch_up(job_id, status, queue, entries))
+
+    async def _trace_contexts(self, events: list[QueueEvent]) -> dict[int, str]:
+        """The worker's trace context of each job that ended (the job hash's ``tm``), by the
+        event's id()."""
+        ends = [e for e in events if e.kind in ("completed", "failed")
+                and e.queue in self.queue.keys]
+        if not ends:
+            return {}
+        try:
+            replies = await self.queue.fast.pipeline(
+                *[("HGET", self.queue.keys[e.queue].job(e.job_id), "tm") for e in ends])
+        except Exception:  # noqa: BLE001 - a trace is never worth an event
+            return {}
+        return {id(e): r for e, r in zip(ends, replies, strict=True) if isinstance(r, str)}
 
     async def _final_states(self, events: list[QueueEvent]) -> dict[tuple[str, str], str]:
         """What the stream does not say: which failed or removed jobs were cancelled."""

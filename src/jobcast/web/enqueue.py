@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 
+from .. import tracing
 from ..errors import InvalidInput, QueueUnavailable, UnknownJob
 from ..queue import IdempotencyConflict, JobQueue
 from .access import Access, AccessPolicy, Caller
@@ -48,11 +49,14 @@ class Enqueuer:
                      batch: bool = False) -> Reply:
         """The whole enqueue: the fast path and FastAPI's routes all answer with this.
         ``batch``: the body is a JSON array of inputs, added all together or not at all."""
-        if batch:
-            reply = await self._batch(job, content_type, body, client, idempotency_key)
-        else:
-            reply = await self._one(job, content_type, body, client, root_path,
-                                    idempotency_key)
+        with tracing.span(f"POST /api/{job}{'/batch' if batch else ''}", tracing.SERVER,
+                          headers=client.headers) as current:
+            if batch:
+                reply = await self._batch(job, content_type, body, client, idempotency_key)
+            else:
+                reply = await self._one(job, content_type, body, client, root_path,
+                                        idempotency_key)
+            tracing.answered(current, reply[0])
         if self.on_answer is not None:
             self.on_answer(job if job in self.queue.jobs else "", reply[0])
         return reply

@@ -26,7 +26,7 @@ import orjson
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from .. import names
+from .. import names, tracing
 from .._bullmq import JobRecord, NextJob, QueueKeys, calls, decode_json, next_job
 from .._bullmq.options import BackoffStrategy, backoff_delay, finish_opts
 from .._bullmq.schedulers import is_scheduler, next_iteration
@@ -233,7 +233,16 @@ class QueueConsumer:
                    output=lambda texts: self._append(job, "output", texts),
                    logs=lambda lines: self._append(job, "log", lines),
                    children=lambda: self._children_of(job.id))
-        return await self._runner.run(spec, running, io)
+        tm = job.opts.get("tm")
+        with tracing.span(f"process {self.name}", tracing.CONSUMER,
+                          parent=tm if isinstance(tm, str) else None,
+                          attributes={"jobcast.job.id": job.id, "jobcast.job.name": job.name,
+                                      "jobcast.job.attempt": job.attempts_made + 1}) as current:
+            running.trace = tracing.metadata()
+            outcome = await self._runner.run(spec, running, io)
+            if isinstance(outcome, Failed):
+                tracing.failed(current, outcome.reason)
+        return outcome
 
     def _spec_for(self, job: JobRecord) -> JobSpec | None:
         spec = self.specs.get(job.name)
@@ -298,7 +307,9 @@ class QueueConsumer:
                     keys, job.id, orjson.dumps(outcome.progress.stored()).decode()))
             batch.append(calls.move_to_finished(keys, job.id, now_ms(), "completed",
                                                 outcome.result_json, worker, fetch_next,
-                                                self._finish(job, "completed")))
+                                                self._finish(job, "completed"),
+                                                fields={"tm": running.trace} if running.trace
+                                                else None))
         elif isinstance(outcome, Cancelled):
             batch.append(calls.move_to_finished(
                 keys, job.id, now_ms(), "failed", CANCELLED, worker, fetch_next,
@@ -349,6 +360,8 @@ class QueueConsumer:
         """A failed attempt: retried (at once, or after its backoff) or the job fails."""
         job, keys, now = running.job, self.keys, now_ms()
         fields = {"failedReason": failed.reason, "stacktrace": _stacktrace(job, failed.stack)}
+        if running.trace:
+            fields["tm"] = running.trace
         attempts_made = job.attempts_made + 1
         delay = -1
         if failed.retry and attempts_made < job.attempts:

@@ -25,6 +25,8 @@ class RunningJob:
     hand_back_requested: bool = False
     failure: str | None = None
     """Set when the worker itself must fail the job now (its output passed the bound)."""
+    trace: str | None = None
+    """The worker's trace context for this run (written with its end, as BullMQ does)."""
     retried: bool = False
     """Its failed attempt was recorded as one to run again (for the metrics)."""
 
