@@ -11,8 +11,8 @@ import click
 
 from .._version import __version__
 from ..errors import JobcastError
-from . import logs
-from .commands import redis, up, web, worker
+from . import follow, logs, ops
+from .commands import dev, redis, up, web, worker
 
 LEVELS = ("debug", "info", "warning", "error")
 
@@ -28,7 +28,7 @@ def cli() -> None:
     """
 
 
-for command in (up, web, worker, redis):
+for command in (up, dev, web, worker, redis, *follow.COMMANDS, *ops.COMMANDS):
     cli.add_command(command)
 
 

@@ -15,7 +15,9 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,7 @@ from ..errors import ConfigError
 from ..redis.checks import check_credentials
 from ..settings import Settings
 from .embedded import EmbeddedRedis, RedisServer
+from .ops import write_up_state
 from .supervise import Child, Supervisor
 
 log = logging.getLogger("jobcast")
@@ -200,8 +203,22 @@ def _stopper(stop: asyncio.Event, reason: dict[str, str], sig: signal.Signals) -
 def up(jobs: str | None, app_dir: str, host: str | None, port: int | None,
        concurrency: int | None, worker_processes: int | None) -> None:
     """Everything in one command: Redis (embedded, unless REDIS_URL), web and worker."""
-    settings = load_settings(jobs=jobs, host=host, port=port, concurrency=concurrency,
-                             worker_processes=worker_processes)
+    _up(load_settings(jobs=jobs, host=host, port=port, concurrency=concurrency,
+                      worker_processes=worker_processes), app_dir, reload=False)
+
+
+@click.command()
+@jobs_option
+@http_options
+@work_options
+def dev(jobs: str | None, app_dir: str, host: str | None, port: int | None,
+        concurrency: int | None, worker_processes: int | None) -> None:
+    """`up` that restarts the web and the worker when a Python file of the app changes."""
+    _up(load_settings(jobs=jobs, host=host, port=port, concurrency=concurrency,
+                      worker_processes=worker_processes), app_dir, reload=True)
+
+
+def _up(settings: Settings, app_dir: str, reload: bool) -> None:
     redis: RedisServer | None = None
     extra = {}
     if not settings.redis_url:
@@ -223,13 +240,37 @@ def up(jobs: str | None, app_dir: str, host: str | None, port: int | None,
     children = [Child("web", [*python, "web", "--app-dir", app_dir], ready=serving),
                 Child("worker", [*python, "worker", "--app-dir", app_dir])]
     banner = f"jobcast is up: {address}/ (Ctrl-C stops it)"
+    if reload:
+        banner += f"; restarting on changes under {Path(app_dir).resolve()}"
+    supervisor = Supervisor(children, _child_env(settings, app_dir, **extra),
+                            stop_timeout=settings.shutdown_grace_s + 15, banner=banner)
+    state = write_up_state(settings, address)  # where `jobcast jobs` & co find this Redis
+    watching = _watch_code(Path(app_dir), supervisor.restart) if reload else None
     try:
-        code = Supervisor(children, _child_env(settings, app_dir, **extra),
-                          stop_timeout=settings.shutdown_grace_s + 15, banner=banner).run()
+        code = supervisor.run()
     finally:
+        if watching is not None:
+            watching.set()
+        state.unlink(missing_ok=True)
         if redis is not None:
             redis.stop()
     sys.exit(code)
+
+
+def _watch_code(root: Path, changed: Callable[[], None]) -> threading.Event:
+    """Call ``changed`` when a .py file under ``root`` changes (watchfiles, from uvicorn's
+    standard extra); set the returned event to stop watching."""
+    import watchfiles
+
+    stop = threading.Event()
+
+    def watch() -> None:
+        for _ in watchfiles.watch(root, watch_filter=watchfiles.PythonFilter(),
+                                  stop_event=stop, rust_timeout=500, yield_on_timeout=False):
+            changed()
+
+    threading.Thread(target=watch, name="jobcast-dev-watch", daemon=True).start()
+    return stop
 
 
 def _connectable(host: str) -> str:
