@@ -13,7 +13,7 @@ import json
 import os
 import re
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
@@ -131,13 +131,18 @@ def emit_json(value: Any) -> None:
     click.echo(json.dumps(value, default=str))
 
 
-def table(title: str, columns: list[str], rows: Iterator[list[str]] | list[list[str]]) -> None:
+def table(title: str, columns: list[str], rows: list[list[str]]) -> None:
+    """One line a row: every column but the last as wide as its widest cell, the last
+    shortened to fit the terminal."""
     from rich.console import Console
     from rich.table import Table
 
     view = Table(title=title, title_justify="left", header_style="bold")
-    for column in columns:
-        view.add_column(column, overflow="fold")
+    for i, column in enumerate(columns):
+        widest = max([len(column), *[len(row[i]) for row in rows]])
+        last = i == len(columns) - 1
+        view.add_column(column, no_wrap=True, overflow="ellipsis",
+                        min_width=None if last else min(widest, 24), ratio=1 if last else None)
     for row in rows:
         view.add_row(*row)
     Console().print(view)
@@ -155,12 +160,13 @@ def duration_ms(text: str) -> int:
     return int(sum(float(n) * _UNIT_MS[u] for n, u in parts))
 
 
-def _when(ms: int | None) -> str:
+def _when(ms: int | None, short: bool = False) -> str:
     if not ms:
         return ""
     import datetime
 
-    return datetime.datetime.fromtimestamp(ms / 1000).strftime("%Y-%m-%d %H:%M:%S")
+    moment = datetime.datetime.fromtimestamp(ms / 1000)
+    return moment.strftime("%m-%d %H:%M:%S" if short else "%Y-%m-%d %H:%M:%S")
 
 
 # -- commands ----------------------------------------------------------------------------------
@@ -212,12 +218,13 @@ def jobs_(jobs: str | None, app_dir: str, as_json: bool, state: str, job_name: s
     if as_json:
         emit_json([p.to_json() for p in pages])
         return
-    rows = [[j.id, j.name, j.state, f"{j.progress:g} %", str(j.attempts_made),
-             _when(j.finished_at or j.created_at), (j.reason or j.message or j.preview)[:80]]
+    rows = [[j.id, j.name, f"{j.progress:g}%", str(j.attempts_made),
+             _when(j.finished_at or j.created_at, short=True),
+             (j.reason or j.message or j.preview)[:200]]
             for p in pages for j in p.jobs][:limit]
     total = sum(p.total for p in pages)
-    table(f"{state} jobs: {len(rows)} of {total}",
-          ["id", "job", "state", "progress", "attempts", "when", "about"], rows)
+    table(f"{state} jobs: {len(rows)} of {total}", ["id", "job", "%", "runs", "when", "about"],
+          rows)
 
 
 @click.command(epilog=EXIT_CODES)
