@@ -19,7 +19,13 @@ _FILE_SAFE = re.compile(r"[A-Za-z0-9_-]{1,128}")
 
 
 def new_job_id() -> str:
-    return secrets.token_urlsafe(16)
+    """128 random bits as base64url, never starting with "-": a command line would read such
+    an id as an option (``jobcast cancel -qp3k...``). Drawing again keeps every other id as
+    likely as before, at a cost of 1/64 of a bit."""
+    while True:
+        job_id = secrets.token_urlsafe(16)
+        if not job_id.startswith("-"):
+            return job_id
 
 
 def is_job_id(value: object) -> bool:

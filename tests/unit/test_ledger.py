@@ -55,16 +55,23 @@ def test_an_allowed_socket_gets_the_end_once_from_snapshot_or_window() -> None:
     assert ledger.on_event(completed_event()) == []
 
 
-def test_a_held_event_newer_than_the_snapshot_is_delivered_after_it() -> None:
+def test_every_progress_change_held_during_the_join_goes_out_then_what_the_snapshot_adds(
+) -> None:
     ledger = ledger_with_socket()
     ledger.begin_join("s1", JOB)
-    ledger.on_event(progress_event(30))  # older than the snapshot: dropped as it goes back
+    ledger.on_event(progress_event(30))  # the socket was in the room: every change counts
     ledger.on_event(progress_event(60))
     ledger.on_event(completed_event())
     out = ledger.finish_join("s1", JOB, JobStatus(JOB, "report", JobState.ACTIVE, 40),
-                             queue="report")
+                             queue="report")  # a snapshot older than the last held change
     assert [(d.event, d.payload.get("progress")) for d in out] == [
-        ("report:progress", 40), ("report:progress", 60), ("report:completed", None)]
+        ("report:progress", 30), ("report:progress", 60), ("report:completed", None)]
+    # A snapshot newer than anything held (the bridge had not read it yet) adds its value.
+    ledger.begin_join("s1", JOB)
+    ledger.on_event(progress_event(10))
+    out = ledger.finish_join("s1", JOB, JobStatus(JOB, "report", JobState.ACTIVE, 45),
+                             queue="report")
+    assert [d.payload["progress"] for d in out] == [10, 45]
 
 
 def test_each_join_gets_the_terminal_event_once_and_leaves_no_room() -> None:

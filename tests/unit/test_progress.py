@@ -88,3 +88,20 @@ def test_progress_values_are_checked() -> None:
             checked_percent(bad)
     with pytest.raises(ValueError):
         checked_percent(float("nan"))
+
+
+async def test_an_interval_of_zero_sends_every_change_in_order_none_merged() -> None:
+    sent: list[float] = []
+    gate = asyncio.Event()
+
+    async def slow_send(value: Progress) -> None:
+        await gate.wait()  # several updates in flight at once, as on a busy connection
+        sent.append(value.value)
+
+    coalescer = ProgressCoalescer(slow_send, interval=0)
+    for value in (10, 20, 20, 15, 30, 40):
+        coalescer.report(value)
+    await asyncio.sleep(0)
+    gate.set()
+    assert await coalescer.finish() is None  # nothing left over: all went out
+    assert sent == [10, 20, 30, 40]  # every change, in order; repeats and a step back dropped

@@ -144,7 +144,8 @@ class Ledger:
         """The join is decided: ``status`` is the job as read after entering (None: refused,
         or with ``unknown``, admitted to wait for a job a producer has not added yet), and
         ``entries`` its stored output and log. Returns, in order: the entries the socket does
-        not have, the snapshot, then the events held meanwhile."""
+        not have, the events held meanwhile (every progress change since it entered the room),
+        then what the snapshot adds to them (a newer progress, the end if none came)."""
         book = self._sockets.get(sid)
         watch = book.watches.get(job_id) if book is not None else None
         if book is None or watch is None:
@@ -158,9 +159,11 @@ class Ledger:
             watch.queue, watch.name = queue, status.job
             for kind, stored in (entries or {}).items():
                 out += self._entries(book, watch, job_id, kind, stored)
-            out += self._snapshot(sid, book, watch, job_id, status)
         watch.gaps.clear()  # the stored entries just read cover any gap before them
-        return out + self._release(sid, book, job_id, watch)
+        out += self._release(sid, book, job_id, watch)
+        if status is not None and book.watches.get(job_id) is watch:
+            out += self._snapshot(sid, book, watch, job_id, status)
+        return out
 
     def leave(self, sid: str, job_id: str) -> None:
         book = self._sockets.get(sid)

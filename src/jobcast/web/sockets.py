@@ -81,7 +81,8 @@ class _JoinBudget:
 
 def _after(options: Any) -> dict[str, int]:
     """What a joining socket already has: ``joinRoom(id, {after: seq, logsAfter: seq})`` (and
-    ``token``: a watch token, for a socket without the application's session)."""
+    ``token``: a watch token, for a socket without the application's session; ``job``: the
+    job's name, which saves looking for it in every queue)."""
     if not isinstance(options, dict):
         return seen(None, None)
     return seen(options.get("after"), options.get("logsAfter"))
@@ -142,9 +143,11 @@ class SocketServer:
         budget = self._budgets.get(sid)
         if budget is not None and not budget.take():
             return {"ok": False, "error": "too many joins, slow down", "retry": True}
-        token = options.get("token") if isinstance(options, dict) else None
+        given = options if isinstance(options, dict) else {}
+        token, job = given.get("token"), given.get("job")
         return await self.watchers.join(sid, book.client, job_id, _after(options),
-                                        token if isinstance(token, str) else None)
+                                        token if isinstance(token, str) else None,
+                                        job if isinstance(job, str) else None)
 
     async def _on_leave(self, sid: str, job_id: Any = None, *_: Any) -> dict[str, Any]:
         if isinstance(job_id, str):

@@ -99,7 +99,7 @@ class Watchers:
         self.ledger.disconnect(sid)
 
     async def join(self, sid: str, client: Caller, job_id: str, after: dict[str, int],
-                   token: str | None = None) -> dict[str, Any]:
+                   token: str | None = None, job: str | None = None) -> dict[str, Any]:
         """Watch a job: the ack ``{ok, state, output, logs}`` (or ``{ok: False, error}``).
 
         One join of a job at a time per watcher: a repeated join waits for the first, so it
@@ -110,14 +110,14 @@ class Watchers:
         entry.users += 1
         try:
             async with entry.lock:
-                return await self._join(sid, client, job_id, after, token)
+                return await self._join(sid, client, job_id, after, token, job)
         finally:
             entry.users -= 1
             if not entry.users:
                 del self._joining[key]
 
     async def _join(self, sid: str, client: Caller, job_id: str, after: dict[str, int],
-                    token: str | None) -> dict[str, Any]:
+                    token: str | None, job: str | None) -> dict[str, Any]:
         # Enter the room first, then read the state: an event published in between is held
         # (not lost) until the watcher is allowed to see the job.
         try:
@@ -127,7 +127,7 @@ class Watchers:
         status, found, error = None, None, "unknown job"
         entries: dict[str, list[Entry]] = {}
         try:
-            found = await self.queue.status(job_id)
+            found = await self.queue.status(job_id, job)
             if found is not None and await self.policy.permits(
                     Access("join", found.job, job_id, client, token=token), found.owner):
                 status = found

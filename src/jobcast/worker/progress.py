@@ -4,6 +4,9 @@ At most one value per interval is forwarded, values only go up, and ``finish()``
 last one, which goes out with the completion. Floods would otherwise cost a Redis script call and a
 Socket.IO message each, and push terminal events out of the trimmed event stream.
 
+An interval of 0 turns coalescing off: every new value goes out at once, several in flight
+together (pipelined on the worker's connection, in order), none merged into the next.
+
 Each value travels with the handler's message, if any, and the time left, estimated from the
 job's own pace since its first report (``Eta``).
 """
@@ -69,6 +72,8 @@ class ProgressCoalescer:
         self._inflight: asyncio.Task[None] | None = None
         self._closed = False
         self._eta = Eta()
+        self._sending: set[asyncio.Task[None]] = set()
+        """Interval 0: the updates in flight (in order on one connection)."""
 
     def report(self, value: float, message: str | None = None) -> None:
         """Record a value (already checked); must be called on the event loop's thread. The
@@ -79,6 +84,12 @@ class ProgressCoalescer:
         self._highest, self._message = value, message
         eta = self._eta(value, time.monotonic())
         self._pending = Progress(value, message, 0.0 if value >= 100 else eta)
+        if self._interval <= 0:
+            value_now, self._pending = self._pending, None
+            task = asyncio.ensure_future(self._deliver_now(value_now))
+            self._sending.add(task)
+            task.add_done_callback(self._sending.discard)
+            return
         self._schedule()
 
     def _schedule(self) -> None:
@@ -103,6 +114,12 @@ class ProgressCoalescer:
             if self._pending is not None:
                 self._schedule()
 
+    async def _deliver_now(self, value: Progress) -> None:
+        try:
+            await self._send(value)
+        except Exception as err:  # a lost update is not fatal: the end says 100
+            log.warning("progress update failed: %s", err)
+
     async def finish(self) -> Progress | None:
         """Stop; wait for an update in flight; return the last value not yet sent, if any.
 
@@ -114,6 +131,8 @@ class ProgressCoalescer:
             self._timer = None
         if self._inflight is not None:
             await asyncio.shield(self._inflight)
+        if self._sending:  # its updates are stored before its end is
+            await asyncio.gather(*self._sending, return_exceptions=True)
         value, self._pending = self._pending, None
         return value
 
