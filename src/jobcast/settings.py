@@ -145,10 +145,12 @@ class Settings(BaseSettings):
     """Serve the dashboard at ``/dashboard`` (off unless enabled; ``jobcast up`` turns it on when
     it listens on loopback only)."""
     dashboard_token: SecretStr | None = None
-    """Required by the dashboard (as a bearer token or its login form) unless the application's
-    access hook lets the request in; unset, only loopback clients get in."""
+    """Required by the dashboard (``Authorization: Bearer``, or its login form, which keeps a
+    signed HttpOnly SameSite=Strict session cookie) unless the application's ``authorize`` hook
+    lets the request in (actions "dashboard" and "dashboard-action"); with neither a token nor
+    that hook, only loopback clients get in. Use a long random value."""
     dashboard_read_only: bool = False
-    """The dashboard shows, and changes nothing."""
+    """The dashboard shows, and changes nothing (every action answers 403, whoever asks)."""
     demo_page: bool = False
     """Serve the demo page at ``/`` (``jobcast up`` and ``jobcast web`` turn it on for the demo
     jobs; an application's own app leaves it off)."""

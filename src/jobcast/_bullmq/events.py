@@ -40,7 +40,9 @@ class QueueEvent:
 
 
 def decode_entry(queue: str, flat: list[str], kinds: frozenset[str]) -> QueueEvent | None:
-    """The event of one stream entry's field list, if its kind is one of ``kinds``."""
-    if len(flat) < 4 or flat[1] not in kinds or flat[2] != "jobId":
+    """The event of one stream entry's field list, if its kind is one of ``kinds``. The queue's
+    own events (``paused``, ``resumed``, ``cleaned``) have no job: their ``job_id`` is ""."""
+    if len(flat) < 2 or flat[1] not in kinds:
         return None
-    return QueueEvent(queue, flat[1], flat[3], dict(zip(flat[::2], flat[1::2], strict=True)))
+    job_id = flat[3] if len(flat) >= 4 and flat[2] == "jobId" else ""
+    return QueueEvent(queue, flat[1], job_id, dict(zip(flat[::2], flat[1::2], strict=True)))

@@ -228,6 +228,33 @@ class Admin:
         return JobPage(queue, state, found, total, start, cursor if cursor < total else None,
                        scanned, True)
 
+    async def latest(self, queue: str, *, name: str | None = None, search: str | None = None,
+                     limit: int = 50) -> JobPage:
+        """The newest jobs of every state together, newest first (by when they were added):
+        the first ``limit`` of each state read, merged. One page only; a state's own pages go
+        further."""
+        keys = self._keys(queue)
+        limit = max(1, min(limit, MAX_PAGE))
+        paused = await self._is_paused(keys)
+        query = Search.parse(search)
+        if query is not None and is_job_id(query.text):
+            row = await self._row_anywhere(keys, query.text, name)
+            if row is not None:
+                return JobPage(queue, "latest", [row], 1, 0, None, 1, True)
+        pairs = [(state, source) for state in STATES
+                 for source in self._sources(keys, state, paused)]
+        lengths = await self._lengths([source for _, source in pairs])
+        picked = await asyncio.gather(*(self._range([source], [length], 0, limit)
+                                        for (_, source), length in zip(pairs, lengths,
+                                                                       strict=True)))
+        found = await asyncio.gather(*(self._matches(keys, ids, state, name, query)
+                                       for (state, _), ids in zip(pairs, picked, strict=True)))
+        rows = [row for matches in found for _, row in matches]
+        total, scanned = sum(lengths), sum(len(ids) for ids in picked)
+        rows.sort(key=lambda r: (r.created_at or 0, r.id), reverse=True)
+        return JobPage(queue, "latest", rows[:limit], total, 0, None, scanned,
+                       bool(name) or query is not None)
+
     async def _fetch(self, keys: QueueKeys, ids: list[str], name: str | None,
                      search: Search | None) -> list[tuple[int, list[Any], str]]:
         """(index in ``ids``, fields, data) of the jobs that exist and match."""
@@ -339,6 +366,25 @@ class Admin:
         return JobDetail(row=JobRow(job_id, self.queue.queue_of(status), status.job,
                                     status.state.value, created_at=status.created_at,
                                     finished_at=status.finished_at, reason=status.reason))
+
+    async def entries(self, queue: str, job_id: str, kind: str, after: int = -1,
+                      limit: int = 1000) -> tuple[list[dict[str, Any]], int]:
+        """A job's output entries (``kind`` "output") or log lines ("log") with a seq after
+        ``after``, at most ``limit`` of them (one bounded range), and how many were written."""
+        keys = self._keys(queue)
+        if kind not in ("output", "log"):
+            raise NotFound(f"unknown kind {kind!r}: output or log")
+        key = list_key(keys, job_id, kind)
+        written, length = await self._send(("HGET", keys.job(job_id), f"jc{kind}seq"),
+                                           ("LLEN", key))
+        stored = _int(length)
+        total = max(_int(written), stored)
+        first = total - stored  # a trimmed log keeps only its newest lines
+        low = max(after + 1 - first, 0)
+        if low >= stored or limit < 1:
+            return [], total
+        (items,) = await self._send(("LRANGE", key, low, min(low + limit, stored) - 1))
+        return [{"seq": first + low + i, "text": str(t)} for i, t in enumerate(items)], total
 
     # -- actions on one job -----------------------------------------------------------------------
 

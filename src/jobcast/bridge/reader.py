@@ -62,6 +62,8 @@ class EventStreamReader:
         self._batch = batch
         self._block_ms = block_ms
         self._last_ids: dict[str, str] = {}
+        self.kinds = FORWARDED
+        """The event kinds handed on (the dashboard adds those it shows: added, active, ...)."""
         self._checked = 0.0
         self.connected = asyncio.Event()
         self.reconnects = 0
@@ -150,7 +152,7 @@ class EventStreamReader:
         for stream, entries in reply:
             queue = self._streams[stream]
             for _entry_id, flat in entries:
-                event = decode_entry(queue, flat, FORWARDED)
+                event = decode_entry(queue, flat, self.kinds)
                 if event is not None:
                     batch.append(event)
             self._last_ids[stream] = entries[-1][0]

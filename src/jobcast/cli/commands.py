@@ -228,6 +228,8 @@ def _up(settings: Settings, app_dir: str, reload: bool) -> None:
         log.info("embedded redis-server on %s (data in %s)", settings.redis_url, redis.dir)
     if settings.jobs == DEMO_JOBS:
         settings = settings.model_copy(update={"demo_page": True})
+    if settings.host in ("127.0.0.1", "localhost", "::1") and "JOBCAST_DASHBOARD" not in os.environ:
+        settings = settings.model_copy(update={"dashboard": True})  # on this machine only
     if settings.watch_secret is None:  # watch tokens for this run (set one to keep them valid)
         settings = settings.model_copy(update={"watch_secret": SecretStr(secrets.token_urlsafe(32))})
     settings = settings.model_copy(update={"results_dir": settings.results_path.resolve()})
@@ -239,7 +241,8 @@ def _up(settings: Settings, app_dir: str, reload: bool) -> None:
 
     children = [Child("web", [*python, "web", "--app-dir", app_dir], ready=serving),
                 Child("worker", [*python, "worker", "--app-dir", app_dir])]
-    banner = f"jobcast is up: {address}/ (Ctrl-C stops it)"
+    dashboard = f", dashboard at {address}/dashboard/" if settings.dashboard else ""
+    banner = f"jobcast is up: {address}/{dashboard} (Ctrl-C stops it)"
     if reload:
         banner += f"; restarting on changes under {Path(app_dir).resolve()}"
     supervisor = Supervisor(children, _child_env(settings, app_dir, **extra),

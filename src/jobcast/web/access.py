@@ -18,7 +18,11 @@ from starlette.requests import cookie_parser
 
 from .tokens import READ_ONLY, BadToken, WatchTokens
 
-Action = Literal["enqueue", "join", "status", "result", "cancel"]
+Action = Literal["enqueue", "join", "status", "result", "cancel", "dashboard", "dashboard-action"]
+"""What the client wants to do. The dashboard asks ``authorize`` with "dashboard" (to look:
+``job`` is "" and ``job_id`` None) and "dashboard-action" (to change something: ``extra`` says
+what, e.g. ``{"operation": "retry", "queue": "report", "jobId": "..."}``); a hook that answers
+yes to actions it does not know opens the dashboard to whoever it says yes to."""
 
 
 @dataclass(frozen=True)
