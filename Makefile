@@ -3,10 +3,16 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 VENDOR := src/jobcast/browser/vendor
+DASH_VENDOR := src/jobcast/dashboard/static/vendor
+# The browser client: clients/js (the jobcast-client package) built for a script tag.
+BROWSER_JS := src/jobcast/browser/jobcast.js
+CLIENT_SOURCES := $(wildcard clients/js/src/*.ts clients/js/src/react/*.ts) \
+                  clients/js/package.json clients/js/tsconfig.json clients/js/tsup.browser.config.ts
+NODE_MODULES := node_modules/.package-lock.json
 
-.PHONY: install up test test-fast bench bench-stream lint clean
+.PHONY: install up test test-fast test-client bench bench-stream lint clean
 
-install: $(BIN)/jobcast $(VENDOR)/socket.io.min.js
+install: $(BIN)/jobcast $(BROWSER_JS) $(DASH_VENDOR)/uPlot.iife.min.js
 
 $(BIN)/jobcast: pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -14,10 +20,20 @@ $(BIN)/jobcast: pyproject.toml setup.py
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $@
 
-# socket.io-client comes from npm, pinned by package-lock.json; the package build copies it
-# into the client folder (git-ignored) so the page works with no internet.
-$(VENDOR)/socket.io.min.js: package-lock.json setup.py
-	$(BIN)/python -c "import runpy; runpy.run_path('setup.py', run_name='jobcast_build')['build_browser_client']()"
+# The repository's JavaScript (the client package's tools, socket.io-client, uPlot), pinned by
+# package-lock.json.
+$(NODE_MODULES): package-lock.json package.json clients/js/package.json
+	npm ci --no-audit --no-fund --silent
+
+# The browser client is built from clients/js and copied, with socket.io-client's own build
+# (vendor/), into the package (both git-ignored) so the page works with no internet; again
+# whenever a source of it changes.
+$(BROWSER_JS): $(NODE_MODULES) setup.py $(CLIENT_SOURCES) | $(BIN)/jobcast
+	$(BIN)/python -c "import runpy; runpy.run_path('setup.py', run_name='jobcast_build')['build_browser_client'](force=True)"
+
+# The dashboard's chart library (uPlot), from npm the same way (git-ignored too).
+$(DASH_VENDOR)/uPlot.iife.min.js: package-lock.json setup.py
+	$(BIN)/python -c "import runpy; runpy.run_path('setup.py', run_name='jobcast_build')['build_dashboard_assets'](force=True)"
 
 up: install
 	$(BIN)/jobcast up
@@ -29,6 +45,11 @@ $(ORACLE): tests/conformance/node/package-lock.json
 
 test: install $(ORACLE)
 	$(BIN)/pytest -q $(PYTEST_ARGS)
+
+# The client package alone (also part of `make test`, tests/e2e/test_client_js.py): its build,
+# vitest against a real `jobcast up`, tsc; and the Next.js example end to end.
+test-client: install
+	$(BIN)/pytest -q tests/e2e/test_client_js.py tests/e2e/test_nextjs.py $(PYTEST_ARGS)
 
 # The fast tier: no real processes beyond one redis-server (under a minute).
 test-fast: install
@@ -50,4 +71,5 @@ lint: install
 	$(BIN)/mypy src
 
 clean:
-	rm -rf $(VENV) node_modules $(VENDOR) .jobcast build dist
+	rm -rf $(VENV) node_modules $(VENDOR) $(BROWSER_JS) $(BROWSER_JS).map clients/js/dist \
+	       examples/nextjs/node_modules examples/nextjs/.next .jobcast build dist $(DASH_VENDOR)

@@ -31,6 +31,8 @@ def test_the_wheel_carries_the_browser_client_built_from_the_lockfile(tmp_path: 
         metadata = archive.read(next(n for n in names if n.endswith("METADATA"))).decode()
     for needed in ("jobcast/browser/jobcast.js", "jobcast/browser/vendor/socket.io.min.js",
                    "jobcast/demo/static/index.html", "jobcast/demo/static/app.js",
+                   "jobcast/dashboard/static/index.html",
+                   "jobcast/dashboard/static/vendor/uPlot.iife.min.js",
                    "jobcast/py.typed"):
         assert needed in names, needed
     # Every file the package keeps beside its code (scripts, static files) is in the wheel:
@@ -39,7 +41,7 @@ def test_the_wheel_carries_the_browser_client_built_from_the_lockfile(tmp_path: 
         if name.startswith("src/jobcast/") and not name.endswith(".py") and (REPO / name).is_file():
             assert name.removeprefix("src/") in names, f"{name} is not in the wheel"
     locked = (REPO / "package-lock.json").read_text()
-    assert '"node_modules/socket.io-client"' in locked
+    assert '"node_modules/socket.io-client"' in locked and '"node_modules/uplot"' in locked
     assert "Provides-Extra: demo" in metadata and "Provides-Extra: embedded" in metadata
     requires = [line for line in metadata.splitlines() if line.startswith("Requires-Dist:")]
     assert any("fpdf2" in r and "extra == \"demo\"" in r for r in requires)
