@@ -4,7 +4,9 @@ access hooks that let only admins use it.
 - ``steady`` reports progress at a steady pace (its row goes active → completed, live);
 - ``flaky`` fails its first attempt and completes when it runs again (retried from the page);
 - ``sleepy`` runs until it is stopped, and leaves a mark (``data.marker``, a file) when its
-  worker's cancel reaches it.
+  worker's cancel reaches it;
+- ``report`` writes a report section by section: progress with a message, streamed output and
+  log lines (the job page shows them arrive), and a ``title`` to search by.
 
 ``app`` asks a plain function and ``async_app`` a coroutine (as a session store would) whether
 the "user" cookie may look ("dashboard": admin and viewer) and act ("dashboard-action": admin
@@ -17,7 +19,10 @@ only). Run as the e2e tests do::
 from __future__ import annotations
 
 import asyncio
+import re
+import tempfile
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -68,6 +73,39 @@ async def sleepy(ctx: JobContext, data: Sleepy) -> dict[str, bool]:
     return {"slept": True}
 
 
+class Report(BaseModel):
+    title: str = "Quarterly report"
+    sections: int = 6
+    section_ms: float = 400
+    hold: str | None = None
+    """The job waits for sign-off before it ends: a file named after this in the temporary
+    directory (see ``signed_off``), so a test can look at it running, then end it."""
+
+
+def signed_off(hold: str) -> Path:
+    return Path(tempfile.gettempdir()) / f"jobcast-dashboard-sign-off-{hold}"
+
+
+SECTIONS = ["Summary", "Revenue", "Costs", "Customers", "Risks", "Outlook", "Appendix"]
+
+
+@jobs.job("report", input=Report, timeout=600)
+async def report(ctx: JobContext, data: Report) -> dict[str, object]:
+    ctx.log(f"building {data.title!r}: {data.sections} sections")
+    for i in range(1, data.sections + 1):
+        section = SECTIONS[(i - 1) % len(SECTIONS)]
+        ctx.progress(100 * (i - 0.5) / (data.sections + 1), f"writing {section.lower()}")
+        text = f"## {i}. {section}\n{section} of {data.title}: all in order.\n\n"
+        for word in re.findall(r"\S+\s*", text):  # a word at a time, as a model writes
+            ctx.write(word)
+            await asyncio.sleep(data.section_ms / 1000 / 10)
+        ctx.log(f"section {i} ({section}) done")
+    ctx.progress(100 * data.sections / (data.sections + 1), "waiting for sign-off")
+    while data.hold is not None and not signed_off(data.hold).exists():
+        await asyncio.sleep(0.05)
+    return {"title": data.title, "sections": data.sections}
+
+
 ROLES = {"admin": {"dashboard", "dashboard-action"}, "viewer": {"dashboard"}}
 
 
@@ -82,5 +120,10 @@ async def may_slowly(access: Access) -> bool:
     return may(access)
 
 
-app = create_app(jobs, Settings.load(), authorize=may)
-async_app = create_app(jobs, Settings.load(), authorize=may_slowly)
+def __getattr__(name: str) -> Any:
+    """``app`` and ``async_app``, made when uvicorn asks for one (importing ``jobs`` alone,
+    as a worker or a seeding script does, needs no REDIS_URL)."""
+    hooks = {"app": may, "async_app": may_slowly}
+    if name not in hooks:
+        raise AttributeError(name)
+    return create_app(jobs, Settings.load(), authorize=hooks[name])

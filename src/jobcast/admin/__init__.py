@@ -24,7 +24,7 @@ Example usage::
     await admin.retry("report", page.jobs[0].id)
 """
 
-from .errors import AdminError, NotFound, Refused
+from .errors import AdminError, Invalid, NotFound, Refused
 from .queues import (
     BULK_ACTIONS,
     BULK_MAX,
@@ -38,5 +38,5 @@ from .records import BulkResult, JobDetail, JobPage, JobRow, QueueCounts, Throug
 from .search import Search
 
 __all__ = ["BULK_ACTIONS", "BULK_MAX", "CLEANABLE", "SCAN_BUDGET", "STATES", "Admin",
-           "AdminError", "BulkAction", "BulkResult", "JobDetail", "JobPage", "JobRow",
-           "NotFound", "QueueCounts", "Refused", "Search", "Throughput"]
+           "AdminError", "BulkAction", "BulkResult", "Invalid", "JobDetail", "JobPage",
+           "JobRow", "NotFound", "QueueCounts", "Refused", "Search", "Throughput"]

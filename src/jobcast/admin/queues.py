@@ -18,7 +18,7 @@ from ..ids import is_job_id
 from ..output.store import list_key
 from ..queue import CancelResult, CannotCancel, JobQueue
 from ..redis import REDIS_ERRORS
-from .errors import NotFound, Refused
+from .errors import Invalid, NotFound, Refused
 from .records import (
     DETAIL_MAX,
     PREVIEW,
@@ -373,7 +373,9 @@ class Admin:
         ``after``, at most ``limit`` of them (one bounded range), and how many were written."""
         keys = self._keys(queue)
         if kind not in ("output", "log"):
-            raise NotFound(f"unknown kind {kind!r}: output or log")
+            raise Invalid(f"unknown kind {kind!r}: output or log")
+        if not is_job_id(job_id):
+            return [], 0
         key = list_key(keys, job_id, kind)
         written, length = await self._send(("HGET", keys.job(job_id), f"jc{kind}seq"),
                                            ("LLEN", key))
@@ -412,10 +414,16 @@ class Admin:
         replies = await self._run_many(batch, then=then, atomic=True)
         return [i for (i, _), reply in zip(failed, replies, strict=False) if reply == 1]
 
-    async def cancel(self, job_id: str, wait_s: float = 5.0) -> CancelResult:
+    async def cancel(self, job_id: str, wait_s: float = 5.0, *,
+                     queue: str | None = None) -> CancelResult:
         """Stop a job (JobQueue.cancel: a waiting one is removed, a running one is stopped by
-        its worker); NotFound if there is no such job, Refused if another BullMQ worker runs
-        it."""
+        its worker); NotFound if there is no such job (in ``queue``, when given: whoever was
+        allowed to act on one queue must not stop a job of another by its id), Refused if
+        another BullMQ worker runs it."""
+        if queue is not None:
+            self._keys(queue)  # an unknown queue is NotFound
+            if await self.find(job_id) != queue:
+                raise NotFound(f"no job {job_id} in queue {queue!r}")
         try:
             result = await self.queue.cancel(job_id, wait_s)
         except CannotCancel as err:
@@ -461,7 +469,7 @@ class Admin:
         of CLEAN_BATCH per call of BullMQ's cleanJobsInSet; how many were removed."""
         keys = self._keys(queue)
         if state not in CLEANABLE:
-            raise Refused(f"{state!r} jobs are not cleaned (states: {', '.join(CLEANABLE)}); "
+            raise Invalid(f"{state!r} jobs are not cleaned (states: {', '.join(CLEANABLE)}); "
                           "cancel running jobs instead")
         until = _now_ms() - max(0, older_than_ms)
         sets = [key.removeprefix(keys.base)
@@ -483,9 +491,9 @@ class Admin:
         keys = self._keys(queue)
         allowed = BULK_ACTIONS.get(action)
         if allowed is None:
-            raise Refused(f"unknown bulk action {action!r}; actions: {', '.join(BULK_ACTIONS)}")
+            raise Invalid(f"unknown bulk action {action!r}; actions: {', '.join(BULK_ACTIONS)}")
         if state not in allowed:
-            raise Refused(f"{action} applies to {' or '.join(allowed)} jobs, not {state}")
+            raise Invalid(f"{action} applies to {' or '.join(allowed)} jobs, not {state}")
         ids, more = await self.select(queue, state, name=name, search=search)
         result = BulkResult(action, selected=len(ids), more=more)
         act: Callable[[list[str]], Awaitable[int]] = {

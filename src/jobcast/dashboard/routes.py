@@ -15,7 +15,8 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from .._version import __version__
-from ..admin import BULK_ACTIONS, CLEANABLE, STATES, Admin, NotFound, Refused
+from ..admin import BULK_ACTIONS, CLEANABLE, STATES, Admin, Invalid, NotFound, Refused
+from ..ids import is_job_id
 from ..web.access import Caller
 from ..web.http import ORJSONResponse, error
 from .access import CSRF_COOKIE, SESSION_COOKIE, SESSION_S, Denied, Gate, Grant
@@ -92,19 +93,31 @@ async def acting(dash: Dashboard, request: Request, what: dict[str, Any]) -> Gra
     return grant
 
 
+class TooLarge(Invalid):
+    """A body past MAX_BODY (413)."""
+
+
 async def _body(request: Request) -> dict[str, Any]:
     raw = await request.body()
     if len(raw) > MAX_BODY:
-        raise Refused("body too large")
+        raise TooLarge(f"the body is over {MAX_BODY // 1024} KiB")
     if not raw.strip():
         return {}
     try:
         value = orjson.loads(raw)
     except orjson.JSONDecodeError:
-        raise Refused("malformed JSON") from None
+        raise Invalid("malformed JSON") from None
     if not isinstance(value, dict):
-        raise Refused("send a JSON object")
+        raise Invalid("send a JSON object")
     return value
+
+
+def _checked(job_id: str) -> str:
+    """A job id from the URL, refused before it reaches Redis (or an error message) unless it
+    is one jobcast accepts anywhere: visible ASCII without "/", at most 256 characters."""
+    if not is_job_id(job_id):
+        raise Invalid("not a job id: ids are 1 to 256 visible ASCII characters, no \"/\"")
+    return job_id
 
 
 async def answer(run: Callable[[], Awaitable[Any]]) -> Response:
@@ -115,7 +128,11 @@ async def answer(run: Callable[[], Awaitable[Any]]) -> Response:
         return _denied(err)
     except NotFound as err:
         return error(404, str(err))
-    except Refused as err:
+    except TooLarge as err:
+        return error(413, str(err))
+    except Invalid as err:
+        return error(422, str(err))
+    except Refused as err:  # possible, not now: the job's or the queue's state says no
         return error(409, str(err))
     return ORJSONResponse(value, headers=NO_STORE)
 
@@ -261,7 +278,7 @@ async def jobs(request: Request, queue: str, dash: Use, state: str = "latest",
 async def job(request: Request, job_id: str, dash: Use, queue: str | None = None) -> Response:
     async def run() -> Any:
         await let_in(dash, request)
-        found = await dash.admin.job(queue or None, job_id)
+        found = await dash.admin.job(queue or None, _checked(job_id))
         if found is None:
             raise NotFound(f"no job {job_id}" + (f" in queue {queue!r}" if queue else ""))
         return found.to_json()
@@ -275,7 +292,7 @@ async def entries(request: Request, queue: str, job_id: str, dash: Use, kind: st
                   limit: Annotated[int, Query(ge=1, le=5000)] = 1000) -> Response:
     async def run() -> Any:
         await let_in(dash, request)
-        found, total = await dash.admin.entries(queue, job_id, kind, after, limit)
+        found, total = await dash.admin.entries(queue, _checked(job_id), kind, after, limit)
         return {"jobId": job_id, "kind": kind, "total": total, "entries": found}
 
     return await answer(run)
@@ -295,8 +312,10 @@ async def job_action(request: Request, queue: str, job_id: str, action: str,
         if action not in JOB_ACTIONS:
             raise NotFound(f"unknown action {action!r}; actions: {', '.join(JOB_ACTIONS)}")
         await acting(dash, request, {"operation": action, "queue": queue, "jobId": job_id})
+        _checked(job_id)
         if action == "cancel":
-            result = await admin.cancel(job_id)
+            # In the URL's queue only: that is the queue the access hook was asked about.
+            result = await admin.cancel(job_id, queue=queue)
             return {"ok": True, "state": result.status.state.value, "stopped": result.stopped}
         await {"retry": admin.retry, "promote": admin.promote, "remove": admin.remove}[action](
             queue, job_id)
@@ -324,12 +343,12 @@ async def queue_action(request: Request, queue: str, action: str, dash: Use) -> 
         elif action == "clean":
             state, age = body.get("state"), body.get("olderThanS", 0)
             if not isinstance(state, str) or not isinstance(age, (int, float)) or age < 0:
-                raise Refused('clean takes {"state": ..., "olderThanS": seconds}')
+                raise Invalid('clean takes {"state": ..., "olderThanS": seconds}')
             return {"ok": True, "removed": await admin.clean(queue, state, int(age * 1000))}
         else:
             kind, state = body.get("action"), body.get("state")
             if kind not in BULK_ACTIONS or not isinstance(state, str):
-                raise Refused('bulk takes {"action": "retry" | "cancel" | ..., "state": ...}')
+                raise Invalid('bulk takes {"action": "retry" | "cancel" | ..., "state": ...}')
             result = await admin.bulk(kind, queue, state, name=_text(body.get("name")),
                                       search=_text(body.get("search")))
             return {"ok": True, **result.to_json()}

@@ -31,6 +31,7 @@ from ..redis import REDIS_ERRORS
 from ..status import JobState, JobStatus
 from .access import Access, AccessPolicy, Action, Caller
 from .enqueue import Enqueuer, read_body, unavailable
+from .headers import RESULT_CSP
 from .http import ORJSONResponse, error
 from .tokens import BadToken
 from .watchers import Watchers
@@ -302,6 +303,7 @@ async def result_file(job_id: str, request: Request, svc: Use) -> Response:
     return StreamingResponse(
         _read_chunks(handle), media_type=media,
         headers={"Content-Length": str(os.fstat(handle.fileno()).st_size),
+                 "Content-Security-Policy": RESULT_CSP,  # sandboxed: whatever a job wrote
                  "Content-Disposition":
                      f'attachment; filename="{status.job}-{job_id[:8]}{path.suffix}"'})
 

@@ -39,7 +39,8 @@ from ..settings import Settings
 from .access import AccessPolicy, AuthorizeHook, OwnerHook
 from .api import Services, build_api
 from .enqueue import Enqueuer
-from .http import SecurityHeaders, route_path
+from .headers import SecurityHeaders
+from .http import route_path
 from .ratelimit import RateLimiter
 from .sockets import SocketServer
 from .streams import streams_router

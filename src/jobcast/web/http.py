@@ -1,5 +1,5 @@
-"""Small HTTP pieces the web modules share: JSON responses, error bodies, mount-aware paths and
-the security headers every page a browser opens carries."""
+"""Small HTTP pieces the web modules share: JSON responses, error bodies, mount-aware paths
+(the security headers are headers.py's)."""
 
 from __future__ import annotations
 
@@ -8,18 +8,6 @@ from typing import Any
 
 import orjson
 from fastapi.responses import JSONResponse
-
-CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-       "connect-src 'self' ws: wss:; frame-ancestors 'none'; base-uri 'none'; "
-       "form-action 'self'; object-src 'none'")
-"""No inline script or style, nothing from elsewhere, never framed (no clickjacking)."""
-
-SECURITY_HEADERS = [
-    (b"x-content-type-options", b"nosniff"),
-    (b"content-security-policy", CSP.encode()),
-    (b"x-frame-options", b"DENY"),
-    (b"referrer-policy", b"same-origin"),
-]
 
 
 class ORJSONResponse(JSONResponse):
@@ -38,24 +26,3 @@ def route_path(scope: MutableMapping[str, Any]) -> str:
     if root and path.startswith(root):
         return path[len(root):] or "/"
     return path
-
-
-class SecurityHeaders:
-    """ASGI middleware: the headers of SECURITY_HEADERS on every HTTP response."""
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-
-    async def __call__(self, scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def with_headers(message: MutableMapping[str, Any]) -> None:
-            if message["type"] == "http.response.start":
-                present = {name for name, _ in message.get("headers", [])}
-                message["headers"] = [*message.get("headers", []),
-                                      *[h for h in SECURITY_HEADERS if h[0] not in present]]
-            await send(message)
-
-        await self.app(scope, receive, with_headers)

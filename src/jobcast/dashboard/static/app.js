@@ -574,7 +574,8 @@
       ["Stalled", String(job.stalled || 0)], job.priority ? ["Priority", String(job.priority)] : null,
       job.delay ? ["Delay", dur(job.delay)] : null]);
     facts($("job-worker"), [
-      ["Held by", job.worker || "no worker"], ["Last taken by", job.processedBy || "—"],
+      ["Running on", job.worker === "jobcast" ? "a jobcast worker" : (job.worker || "—")],
+      ["Last taken by", job.processedBy || "—"],
       job.parent ? ["Parent", job.parent] : null]);
     var failed = s === "failed" || s === "cancelled";
     $("job-failure").hidden = !failed && !(job.stacktrace && job.stacktrace.length);
@@ -583,10 +584,7 @@
     $("job-result").textContent = job.result === null || job.result === undefined
       ? ({ completed: "null", failed: "— none: it failed —", cancelled: "— none: it was cancelled —" }[s] ||
          "— not finished yet —") : json(job.result) + (job.resultTruncated ? "\n… (cut)" : "");
-    $("job-output-count").textContent = job.outputCount ? "· " + num(job.outputCount) +
-      (job.outputCount === 1 ? " entry" : " entries") : "";
-    $("job-log-count").textContent = job.logCount ? "· " + num(job.logCount) +
-      (job.logCount === 1 ? " line" : " lines") : "";
+    renderEntryCounts();
     var actions = clear($("job-actions"));
     if (state.mayAct) {
       actionsFor(s).forEach(function (action) {
@@ -596,6 +594,19 @@
       });
     }
   }
+
+  function renderEntryCounts() {
+    var job = state.job;
+    function label(count, first, one, many) {
+      if (!count) return "";
+      var shown = first > 0 ? "the newest " + num(count - first) + " of " : "";  // a tail only
+      return "· " + shown + num(count) + (count === 1 ? one : many);
+    }
+    $("job-output-count").textContent = label(job.outputCount, firstSeq(job.output), " entry", " entries");
+    $("job-log-count").textContent = label(job.logCount, firstSeq(job.logs), " line", " lines");
+  }
+
+  function firstSeq(entries) { return entries && entries.length ? entries[0].seq : 0; }
 
   function facts(dl, items) {
     clear(dl);
@@ -615,6 +626,12 @@
       else box.appendChild(h("li", { value: String(e.seq + 1), text: e.text }));
     });
     box.scrollTop = box.scrollHeight;
+    var job = state.job;
+    if (job) {  // the counts move with what arrives live (seqs count from 0)
+      var key = kind === "output" ? "outputCount" : "logCount";
+      job[key] = Math.max(job[key] || 0, state.seqs[kind] + 1);
+      renderEntryCounts();
+    }
   }
 
   async function fetchEntries(kind) {
