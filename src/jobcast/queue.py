@@ -62,6 +62,9 @@ def _unavailable(err: Exception) -> QueueUnavailable:
     return QueueUnavailable(f"Redis is unreachable or refused: {err}")
 
 
+PLACED_MAX = 20_000
+
+
 class JobQueue:
     """Example usage::
 
@@ -79,6 +82,16 @@ class JobQueue:
         self._opts = {spec.name: self._options(spec) for spec in jobs}
         self.warnings: list[str] = []
         """What is wrong with the Redis in use (its eviction policy), as found when connecting."""
+        self.placed: dict[str, str] = {}
+        """The queue of each job this process added lately (its socket usually joins next):
+        a status look then reads one queue, not every one, and the bridge keeps the job's
+        first progress for that socket. Bounded; oldest forgotten first."""
+
+    def _place(self, job_id: str, queue: str) -> None:
+        placed = self.placed
+        if len(placed) >= PLACED_MAX:
+            del placed[next(iter(placed))]
+        placed[job_id] = queue
 
     def _options(self, spec: JobSpec) -> dict[str, Any]:
         s = self.settings
@@ -171,6 +184,7 @@ class JobQueue:
             return str(added)
         if added != job_id:
             raise JobcastError(f"BullMQ did not add the job: {added!r}")
+        self._place(job_id, spec.queue)
         return job_id
 
     async def enqueue_many(self, name: str, items: list[Any],
@@ -208,6 +222,8 @@ class JobQueue:
         for reply in replies:
             if isinstance(reply, (RedisError, OSError)):
                 raise _unavailable(reply)
+        for job_id in ids:
+            self._place(job_id, spec.queue)
         return ids
 
     def _idempotency(self, name: str, owner: str | None, key: str,
@@ -223,15 +239,19 @@ class JobQueue:
     async def status(self, job_id: str, job: str | None = None) -> JobStatus | None:
         """The job's current status, or None for an unknown (or malformed, or expired) id.
 
-        ``job``, the job's name if the caller knows it (a watching client does), looks in its
-        queue only: one pipeline of two commands instead of two per queue; a wrong name costs
-        a second look everywhere, never a wrong answer."""
+        ``job``, the job's name if the caller knows it (a watching client can say), or the
+        queue this process added it to, looks in that queue only: one pipeline of two
+        commands instead of two per queue; a wrong guess costs a second look everywhere,
+        never a wrong answer."""
         if not is_job_id(job_id):
             return None
-        if job is not None and job in self.jobs and len(self.keys) > 1:
-            found = await self._status_in([self.jobs[job].queue], job_id)
-            if found is not None:
-                return found
+        if len(self.keys) > 1:
+            queue = self.jobs[job].queue if job is not None and job in self.jobs \
+                else self.placed.get(job_id)
+            if queue is not None:
+                found = await self._status_in([queue], job_id)
+                if found is not None:
+                    return found
         return await self._status_in(list(self.keys), job_id)
 
     async def _status_in(self, queues: list[str], job_id: str) -> JobStatus | None:

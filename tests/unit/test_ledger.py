@@ -74,6 +74,62 @@ def test_every_progress_change_held_during_the_join_goes_out_then_what_the_snaps
     assert [d.payload["progress"] for d in out] == [10, 45]
 
 
+def test_a_first_watcher_gets_the_progress_it_missed_before_joining_in_order() -> None:
+    ledger = ledger_with_socket()
+    ledger.connect("s2", "e2", client=None)
+    for value in (10, 20, 30):  # the job ran its first steps before its socket's join came
+        ledger.unwatched(progress_event(value))
+    ledger.begin_join("s1", JOB)
+    ledger.on_event(progress_event(40))
+    out = ledger.finish_join("s1", JOB, JobStatus(JOB, "report", JobState.ACTIVE, 50),
+                             queue="report")
+    assert [d.payload["progress"] for d in out] == [10, 20, 30, 40, 50]
+    # Given to that join only: a second socket gets the snapshot.
+    ledger.begin_join("s2", JOB)
+    out = ledger.finish_join("s2", JOB, JobStatus(JOB, "report", JobState.ACTIVE, 50),
+                             queue="report")
+    assert [(d.eio_sid, d.payload["progress"]) for d in out] == [("e2", 50)]
+    # A job that finished before its next watcher came: the steps it missed, then the end.
+    ledger.leave("s1", JOB)
+    ledger.leave("s2", JOB)
+    ledger.unwatched(progress_event(100))
+    ledger.unwatched(completed_event())
+    ledger.begin_join("s1", JOB)
+    out = ledger.finish_join("s1", JOB, done(), queue="report")
+    assert [(d.event, d.payload.get("progress")) for d in out] == [
+        ("report:progress", 100), ("report:completed", None)]
+
+
+def test_kept_progress_goes_with_a_refusal_a_retry_and_the_bounds() -> None:
+    from jobcast.bridge import ledger as module
+
+    ledger = ledger_with_socket()
+    ledger.unwatched(progress_event(10))
+    ledger.begin_join("s1", JOB)
+    assert ledger.finish_join("s1", JOB, None) == []  # refused: it sees none of it
+    ledger.begin_join("s1", JOB)
+    assert ledger.finish_join("s1", JOB, JobStatus(JOB, "report", JobState.ACTIVE, 10),
+                              queue="report")[0].payload["progress"] == 10
+    ledger.leave("s1", JOB)
+    ledger.unwatched(progress_event(80))  # an attempt that failed...
+    ledger.unwatched(QueueEvent("report", "waiting", JOB,
+                                {"event": "waiting", "jobId": JOB, "prev": "failed"}))
+    ledger.unwatched(progress_event(5))  # ...and the next one, from 0
+    ledger.begin_join("s1", JOB)
+    out = ledger.finish_join("s1", JOB, JobStatus(JOB, "report", JobState.ACTIVE, 6),
+                             queue="report")
+    assert [d.payload["progress"] for d in out] == [5, 6]
+    for value in range(module.EARLY_PER_JOB + 10):
+        ledger.unwatched(QueueEvent("report", "progress", "B" * 22,
+                                    {"event": "progress", "jobId": "B" * 22, "data": str(value)}))
+    kept = ledger._early["B" * 22]
+    assert [e.fields["data"] for e in kept] == [str(v) for v in range(10, module.EARLY_PER_JOB + 10)]
+    for n in range(module.EARLY_JOBS + 5):
+        ledger.unwatched(QueueEvent("report", "progress", f"{n:022d}",
+                                    {"event": "progress", "jobId": f"{n:022d}", "data": "1"}))
+    assert len(ledger._early) == module.EARLY_JOBS and "B" * 22 not in ledger._early
+
+
 def test_each_join_gets_the_terminal_event_once_and_leaves_no_room() -> None:
     ledger = ledger_with_socket()
     for _ in range(3):  # a finished job joined again on the same connection

@@ -8,6 +8,9 @@ the stream. They race, so this ledger decides, with no I/O of its own:
 - each join gets the job's terminal event exactly once (from the snapshot or live, whichever
   comes first), and the socket leaves the room after it;
 - progress sent to a socket never goes down (until a new attempt starts from 0);
+- the progress of a job nobody watches yet, if the caller asks (the jobs its process just
+  added: their socket joins next), is kept for its first watcher, so a join that lands after
+  the first steps still sees every step, not only the latest value;
 - output chunks and log lines reach each socket in order, each once: a socket says what it
   has (``after``), the snapshot fills in the rest, live entries continue from there, and a gap
   (entries trimmed from the stream) is reported so the caller can read them from storage;
@@ -29,6 +32,17 @@ from ..status import JobState, JobStatus, progress_details, progress_value
 HELD_PER_JOIN = 1024
 """Live events kept for a join that is still being decided; beyond that the oldest progress
 goes (the snapshot, read after entering the room, is at least as new)."""
+
+
+EARLY_JOBS = 1024
+EARLY_PER_JOB = 16
+"""Bounds of the progress kept for first watchers: jobs (oldest forgotten first: at 1,000
+jobs/s that is a second of them) and values per job (oldest dropped first; the snapshot has
+the latest anyway)."""
+RESTARTS = frozenset({"removed", "delayed", "waiting"})
+"""Events after which a job's earlier progress means nothing to a new watcher (it is gone, or
+a new attempt starts from 0). Its end does not: a socket that joins a job just finished gets
+its steps, then the end."""
 
 
 class Delivery(NamedTuple):
@@ -85,6 +99,8 @@ class Ledger:
         """A queue's event prefix, for a job watched before it existed."""
         self._sockets: dict[str, SocketBook] = {}
         self._watchers: dict[str, set[str]] = {}
+        self._early: dict[str, list[QueueEvent]] = {}
+        """Progress of jobs nobody watched when it came, kept for their next watcher."""
         self.entry_gaps: set[tuple[str, str]] = set()
         """(job id, kind) whose live entries skipped some: the caller reads them and calls
         entries(); it clears what it handled."""
@@ -130,6 +146,7 @@ class Ledger:
             if len(book.watches) >= self.rooms_per_socket:
                 raise JoinRefused(f"too many rooms (at most {self.rooms_per_socket})")
             watch = book.watches[job_id] = Watch()
+            watch.held = [(event, None) for event in self._early.pop(job_id, ())]
             self._watchers.setdefault(job_id, set()).add(sid)
         else:
             watch.admitted = False  # a join again: decided afresh, held until then
@@ -197,6 +214,21 @@ class Ledger:
             else:
                 out += self._deliver(sid, book, event, state)
         return out
+
+    def unwatched(self, event: QueueEvent) -> None:
+        """An event of a job nobody here watches, whose progress is worth keeping for its
+        first watcher (held like the events that arrive during its join)."""
+        if event.kind == "progress":
+            early = self._early.get(event.job_id)
+            if early is None:
+                if len(self._early) >= EARLY_JOBS:
+                    del self._early[next(iter(self._early))]
+                early = self._early[event.job_id] = []
+            early.append(event)
+            if len(early) > EARLY_PER_JOB:
+                del early[0]
+        elif event.kind in RESTARTS:
+            self._early.pop(event.job_id, None)
 
     def retrying(self, job_id: str, payload: dict[str, Any]) -> list[Delivery]:
         """A new attempt starts: say so to the admitted watchers; its progress starts at 0."""

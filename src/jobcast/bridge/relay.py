@@ -41,7 +41,13 @@ class Relay:
 
     async def on_events(self, batch: list[QueueEvent]) -> None:
         """Forward a batch of stream events to the sockets watching those jobs."""
-        watched = [e for e in batch if self.ledger.watchers(e.job_id)]
+        watched = []
+        placed = self.queue.placed  # the jobs this process added lately: their socket is near
+        for event in batch:
+            if self.ledger.watchers(event.job_id):
+                watched.append(event)
+            elif event.job_id in placed:
+                self.ledger.unwatched(event)
         if not watched:
             return
         states = await self._final_states(watched)
