@@ -78,8 +78,8 @@ class Report(BaseModel):
     sections: int = 6
     section_ms: float = 400
     hold: str | None = None
-    """The job waits for sign-off before it ends: a file named after this in the temporary
-    directory (see ``signed_off``), so a test can look at it running, then end it."""
+    """The last section waits for sign-off: a file named after this in the temporary directory
+    (``signed_off``), so a test can look at the job running, then let it go on."""
 
 
 def signed_off(hold: str) -> Path:
@@ -94,15 +94,16 @@ async def report(ctx: JobContext, data: Report) -> dict[str, object]:
     ctx.log(f"building {data.title!r}: {data.sections} sections")
     for i in range(1, data.sections + 1):
         section = SECTIONS[(i - 1) % len(SECTIONS)]
-        ctx.progress(100 * (i - 0.5) / (data.sections + 1), f"writing {section.lower()}")
+        if i == data.sections and data.hold is not None:  # the last one waits for sign-off
+            ctx.progress(100 * (i - 1) / data.sections, "waiting for sign-off")
+            while not signed_off(data.hold).exists():
+                await asyncio.sleep(0.05)
+        ctx.progress(100 * (i - 0.5) / data.sections, f"writing {section.lower()}")
         text = f"## {i}. {section}\n{section} of {data.title}: all in order.\n\n"
         for word in re.findall(r"\S+\s*", text):  # a word at a time, as a model writes
             ctx.write(word)
             await asyncio.sleep(data.section_ms / 1000 / 10)
         ctx.log(f"section {i} ({section}) done")
-    ctx.progress(100 * data.sections / (data.sections + 1), "waiting for sign-off")
-    while data.hold is not None and not signed_off(data.hold).exists():
-        await asyncio.sleep(0.05)
     return {"title": data.title, "sections": data.sections}
 
 

@@ -3,7 +3,8 @@
 In order: the dashboard token (``JOBCAST_DASHBOARD_TOKEN``), sent as ``Authorization: Bearer``
 or kept, after the login form, as a signed session cookie (HttpOnly, SameSite=Strict); then the
 application's ``authorize`` hook, asked with action "dashboard" to look and "dashboard-action"
-to act; with neither a token nor a hook, clients on this machine (loopback) only.
+to act; with neither a token nor a hook, clients on this machine (loopback) only, asking for it
+by a local name (Host: localhost or 127.0.0.1; no DNS rebinding).
 ``JOBCAST_DASHBOARD_READ_ONLY`` refuses every change, whoever asks.
 
 A change (a POST) authenticated by anything a browser sends by itself (the session cookie, the
@@ -65,6 +66,22 @@ def is_loopback(address: str | None) -> bool:
         return ipaddress.ip_address(address.split("%", 1)[0]).is_loopback
     except ValueError:
         return False
+
+
+def is_local_host(host: str | None) -> bool:
+    """A Host header naming this machine: localhost (or a name under it) or a loopback address.
+    Open to loopback clients only, the dashboard also wants this: a page of another site that
+    rebinds its own name to 127.0.0.1 (DNS rebinding) is same-origin with itself, so it would
+    pass the Origin and CSRF checks; its requests still say its own name in Host."""
+    if not host:
+        return False
+    name = host.strip().lower()
+    if name.startswith("["):  # [::1]:8000
+        name = name[1:].partition("]")[0]
+    elif name.count(":") == 1:
+        name = name.partition(":")[0]
+    name = name.rstrip(".")
+    return name == "localhost" or name.endswith(".localhost") or is_loopback(name)
 
 
 def _b64(raw: bytes) -> str:
@@ -146,6 +163,9 @@ class Gate:
         elif self.authorize is not None and await self._ask(client, "dashboard", {}):
             via = "hook"
         elif self.token is None and self.authorize is None and is_loopback(client.address):
+            if not is_local_host(client.headers.get("host")):
+                raise Denied(403, "the dashboard is open to this machine only, by the names "
+                                  "localhost and 127.0.0.1 (or set JOBCAST_DASHBOARD_TOKEN)")
             via = "loopback"
         if via is None:
             if self.token is not None:
