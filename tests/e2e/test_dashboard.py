@@ -57,6 +57,7 @@ def webs(dash: Stack) -> Iterator[dict[str, Web]]:
         "read_only": dash.start_web(JOBCAST_DASHBOARD_READ_ONLY="true"),
         "hook": dash.start_web(app="dashboard_app:app"),
         "async_hook": dash.start_web(app="dashboard_app:async_app"),
+        "cors": dash.start_web(JOBCAST_ALLOWED_ORIGINS="http://app.example"),
     }
     dash.web = main  # stack.url stays the loopback one
     yield found
@@ -166,6 +167,23 @@ async def test_a_dns_rebinding_page_gets_nothing_from_the_loopback_dashboard(das
     for name in ("localhost", "127.0.0.1", "app.localhost"):  # this machine's own names
         async with httpx.AsyncClient(base_url=dash.url, headers={"host": f"{name}:{port}"}) as ok:
             assert (await ok.get("/dashboard/api/session")).status_code == 200, name
+
+
+async def test_the_apis_cors_origins_never_read_the_dashboard(webs: dict[str, Web]) -> None:
+    """JOBCAST_ALLOWED_ORIGINS lets another site's page use the API with the user's cookies;
+    the dashboard (its data, its CSRF token) stays readable by its own page only."""
+    app = {"origin": "http://app.example"}
+    async with httpx.AsyncClient(base_url=webs["cors"].url) as client:
+        api = await client.get("/api/socket", headers=app)
+        assert api.headers.get("access-control-allow-origin") == "http://app.example"
+        for path in ("/dashboard/api/session", "/dashboard/api/queues"):
+            response = await client.get(path, headers=app)
+            assert response.status_code == 200, path  # (a loopback client)
+            assert "access-control-allow-origin" not in response.headers, path
+        preflight = await client.options("/dashboard/api/queues/flaky/pause", headers={
+            **app, "access-control-request-method": "POST",
+            "access-control-request-headers": "content-type,x-csrf-token"})
+        assert "access-control-allow-origin" not in preflight.headers
 
 
 async def test_odd_job_ids_and_bad_bodies_get_clear_errors(dash: Stack) -> None:

@@ -131,6 +131,9 @@ class JobcastApp:
             return
         if self._bridge is None:
             await self.start()  # mounted in a host that does not pass lifespan on
+        if scope["type"] == "http" and route_path(scope).startswith("/dashboard"):
+            await self._route(scope, receive, send)  # same-origin only: the CORS origins
+            return  # (JOBCAST_ALLOWED_ORIGINS) are the API's, never the dashboard's
         await self._dispatch(scope, receive, send)
 
     async def _route(self, scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
