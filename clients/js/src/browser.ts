@@ -88,15 +88,16 @@ export interface Watcher {
 }
 
 /**
- * Join one job's room and call the handlers with that job's events (the name is the job's,
- * kept for the callers of the first client; events are matched by job id). `options.after`
+ * Join one job's room and call the handlers with that job's events (matched by job id; the
+ * job's name tells the server which queue to read). `options.after`
  * and `options.logsAfter` skip what the page already has; `options.token` is a watch token.
  * Exactly one terminal callback, at most once.
  */
-export function watch(client: Connection, _jobName: string, jobId: string, handlers: Handlers = {},
+export function watch(client: Connection, jobName: string, jobId: string, handlers: Handlers = {},
                       options: Pick<WatchOptions, "after" | "logsAfter" | "token"> = {}): Watcher {
   const w = new JobWatch(client, jobId, {
     ...options,
+    ...(typeof jobName === "string" && jobName ? { job: jobName } : {}),
     onProgress: (value, payload) => handlers.onProgress?.(value, payload),
     onOutput: (text, payload) => handlers.onOutput?.(text, payload),
     onLog: (line, payload) => handlers.onLog?.(line, payload),

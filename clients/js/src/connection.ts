@@ -83,6 +83,8 @@ export class Connection {
   private readonly roomsById = new Map<string, Room>();
   private readonly listeners = new Map<string, Set<JobEventListener>>();
   private readonly statusListeners = new Set<(status: ConnectionStatus) => void>();
+  /** The listeners added with `on`/`once`, by event: what `off(event)` removes. */
+  private readonly userListeners = new Map<string, Set<UntypedListener>>();
   private currentStatus: ConnectionStatus;
   /** How many times the socket connected (each re-join is tagged with it). */
   private connections = 0;
@@ -162,18 +164,29 @@ export class Connection {
 
   /** Listen to a socket event; job events (`report:progress` ...) have typed payloads. */
   on<E extends string>(event: E, listener: (...args: EventArgs<E>) => void): this {
+    this.track(event, listener);
     (this.socket as unknown as Untyped).on(event, listener);
     return this;
   }
 
   once<E extends string>(event: E, listener: (...args: EventArgs<E>) => void): this {
+    this.track(event, listener);
     (this.socket as unknown as Untyped).once(event, listener);
     return this;
   }
 
-  /** Stop listening: one listener, or every listener of the event. */
+  /** Stop listening: one listener, or every listener of the event added with `on`/`once`
+   *  (never the connection's own: `off("connect")` must not stop the re-joins). */
   off<E extends string>(event: E, listener?: (...args: EventArgs<E>) => void): this {
-    (this.socket as unknown as Untyped).off(event, listener);
+    const socket = this.socket as unknown as Untyped;
+    const mine = this.userListeners.get(event);
+    if (listener) {
+      mine?.delete(listener as UntypedListener);
+      socket.off(event, listener);
+    } else if (mine) {
+      for (const fn of mine) socket.off(event, fn);
+      this.userListeners.delete(event);
+    }
     return this;
   }
 
@@ -245,6 +258,12 @@ export class Connection {
   }
 
   // ---- internals --------------------------------------------------------------------------
+
+  private track(event: string, listener: unknown): void {
+    let set = this.userListeners.get(event);
+    if (!set) this.userListeners.set(event, (set = new Set()));
+    set.add(listener as UntypedListener);
+  }
 
   private send(jobId: string): void {
     const room = this.roomsById.get(jobId);
@@ -326,17 +345,20 @@ function position(room: Room): JoinOptions {
   let after = Infinity;
   let logsAfter = Infinity;
   let token: string | undefined;
+  let job: string | undefined;
   for (const fn of room.positions) {
     const p = fn();
     after = Math.min(after, seq(p.after));
     logsAfter = Math.min(logsAfter, seq(p.logsAfter));
     if (p.token) token = p.token;
+    if (p.job) job = p.job;
   }
   const at: JoinOptions = {
     after: after === Infinity ? -1 : after,
     logsAfter: logsAfter === Infinity ? -1 : logsAfter,
   };
   if (token !== undefined) at.token = token;
+  if (job !== undefined) at.job = job;
   return at;
 }
 

@@ -150,6 +150,9 @@ export interface JoinOptions {
   logsAfter?: number;
   /** A watch token (the enqueue answer's `watchToken`). */
   token?: string;
+  /** The job's name (`report`), if known: the server then reads one queue, not all of them
+   *  (a wrong name costs it a second look, never a wrong answer). */
+  job?: string;
 }
 
 /** The join's ack when the socket is in the room (also the SSE stream's first `state` event).

@@ -1,7 +1,7 @@
 import { guard, seq, type Connection, type Position } from "./connection";
 import { JobcastError, JobcastJoinError } from "./errors";
 import type {
-  CompletedEvent, FailedEvent, JobEventKind, JobEventPayloads, JoinAck, LogEvent, OutputEvent,
+  CompletedEvent, FailedEvent, JobEventKind, JobEventPayloads, JoinAck, JoinOptions, LogEvent, OutputEvent,
   ProgressEvent, RetryingEvent, TerminalEvent,
 } from "./types";
 
@@ -24,6 +24,8 @@ export interface WatchHandlers<Result = unknown> {
 export interface WatchOptions<Result = unknown> extends WatchHandlers<Result> {
   /** A watch token (the enqueue answer's `watchToken`), for a page without the app's session. */
   token?: string;
+  /** The job's name (`report`), if known: saves the server looking for it in every queue. */
+  job?: string;
   /** The last output chunk's seq this page already has (kept across a reload, say): only
    *  later chunks come. */
   after?: number;
@@ -74,10 +76,9 @@ export class JobWatch<Result = unknown> {
     });
     this.done.catch(() => undefined); // a watch nobody awaits must not be an unhandled rejection
     this.position = () => {
-      const at: { after: number; logsAfter: number; token?: string } = {
-        after: this.outputSeq, logsAfter: this.logSeq,
-      };
+      const at: JoinOptions = { after: this.outputSeq, logsAfter: this.logSeq };
       if (options.token) at.token = options.token;
+      if (options.job) at.job = options.job;
       return at;
     };
     this.unsubscribe = connection.subscribe(jobId, (kind, payload) => this.handle(kind, payload));

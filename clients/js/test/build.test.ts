@@ -42,6 +42,18 @@ test("the entries resolve through the package's exports, ESM and CJS, with their
   expect(readFileSync(dist("react.js"), "utf8").startsWith('"use client";')).toBe(true);
 });
 
+test("no runtime dependency but socket.io-client: the built entries import nothing else", () => {
+  const pkg = JSON.parse(readFileSync(`${PACKAGE}package.json`, "utf8")) as {
+    dependencies: Record<string, string>; peerDependencies: Record<string, string>;
+  };
+  expect(Object.keys(pkg.dependencies)).toEqual(["socket.io-client"]);
+  expect(Object.keys(pkg.peerDependencies)).toEqual(["react"]);
+  const imports = (file: string) => [...readFileSync(dist(file), "utf8")
+    .matchAll(/(?:from\s*|import\s*\(?\s*|require\()\s*"([^"./][^"]*)"/g)].map((m) => m[1]);
+  expect(new Set([...imports("index.mjs"), ...imports("index.js")])).toEqual(new Set(["socket.io-client"]));
+  expect(new Set([...imports("react.mjs"), ...imports("react.js")])).toEqual(new Set(["react", "jobcast-client"]));
+});
+
 test("the script build: the global API of the first client, on the real socket.io-client", async () => {
   const jobcast = require(dist("browser/jobcast.js")) as typeof import("../src/browser");
   expect(jobcast.baseUrl).toBe("");

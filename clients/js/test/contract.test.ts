@@ -167,7 +167,7 @@ describe("what a real server sends fits the types exactly", () => {
     expect([...kindsSeen].sort()).toEqual(Object.keys(EVENT_TYPES).sort());
     expect(events.some(([e, p]) => e === "bulk:failed" && (p as { state: string }).state === "cancelled")).toBe(true);
     expect(events.some(([e, p]) => e === "report:progress" && typeof (p as { message?: string }).message === "string")).toBe(true);
-    const acks = joins.map((j) => j.ack);
+    const acks = await Promise.all(joins.map((j) => j.answered));
     for (const ack of acks) fits("JoinAck", ack);
     expect(acks).toContainEqual({ ok: true, state: "unknown", output: 0, logs: 0 });
     expect(acks).toContainEqual({ ok: false, error: "invalid job id" });

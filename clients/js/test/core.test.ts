@@ -113,7 +113,7 @@ test("a dropped connection re-joins with what it has (after: seq): nothing lost,
   expect(mine).toHaveLength(2);
   expect(mine[0]?.options).toEqual({ after: -1, logsAfter: -1 });
   expect(mine[1]?.options.after).toBeGreaterThanOrEqual(20);
-  expect(mine[1]?.ack).toMatchObject({ ok: true, state: "active" });
+  await expect(mine[1]?.answered).resolves.toMatchObject({ ok: true, state: "active" });
   // The server sent each chunk once over both connections: the re-join asked only for the rest.
   const sent = raw.filter(([event, p]) => event === "story:output" && p.jobId === jobId)
     .map(([, p]) => (p as { seq: number }).seq);
@@ -122,11 +122,54 @@ test("a dropped connection re-joins with what it has (after: seq): nothing lost,
   expect(text).toBe(stored.entries.map((e) => e.text).join(""));
 });
 
+test("a job that streams on and ends while the connection is down: after it, the rest once, then the end", async () => {
+  const conn = connection();
+  const other = connection();
+  await connected(conn);
+  const joins = recordJoins(conn);
+  const raw = recordEvents(conn);
+  const { jobId } = await enqueue("story", { prompt: "away", words: 120, word_ms: 5 }, http());
+  let text = "";
+  const seqs: number[] = [];
+  const ends: unknown[] = [];
+  const watch = new JobWatch(conn, jobId, {
+    onOutput: (chunk, event) => {
+      text += chunk;
+      seqs.push(event.seq);
+    },
+    onEnd: (end) => ends.push(end),
+  });
+  await when(conn, () => watch.after >= 10);
+  conn.socket.disconnect(); // away (a closed laptop): no reconnect until asked
+  const had = watch.after;
+  // The job goes on and ends meanwhile (seen on another connection).
+  await expect(watchJob(jobId, { connection: other })).resolves.toMatchObject({ state: "completed" });
+  expect(watch.ended).toBe(false);
+  conn.socket.connect();
+  const end = await watch.done;
+  expect(end).toEqual({ jobId, result: { words: 120, chars: text.length }, state: "completed" });
+  expect(ends).toHaveLength(1);
+  const mine = joins.filter((j) => j.jobId === jobId);
+  expect(mine).toHaveLength(2);
+  expect(mine[1]?.options.after).toBe(had);
+  await expect(mine[1]?.answered).resolves.toMatchObject({ ok: true, state: "completed" });
+  // The re-join got only what it lacked: the server sent each seq once over both connections.
+  const sent = raw.filter(([event, p]) => event === "story:output" && p.jobId === jobId)
+    .map(([, p]) => (p as { seq: number }).seq);
+  expect(sent).toEqual(sent.map((_, i) => i));
+  const stored = await getOutput(jobId, http());
+  expect(seqs).toEqual(stored.entries.map((e) => e.seq));
+  expect(text).toBe(stored.entries.map((e) => e.text).join(""));
+  expect(conn.rooms).not.toContain(jobId);
+});
+
 test("after its end a job is not joined again on reconnect; a late watch gets the end once", async () => {
   const conn = connection();
   await connected(conn);
   const { jobId } = await enqueue("bulk", { items: 5 }, http());
-  await watchJob(jobId, { connection: conn });
+  const watch = new JobWatch(conn, jobId);
+  await watch.done;
+  await watch.ready; // (the end can come before the join's ack; the room goes with the ack)
   expect(conn.rooms).not.toContain(jobId);
   const joins = recordJoins(conn);
   const raw = recordEvents(conn);
@@ -189,6 +232,23 @@ test("watch tokens: its own job's is sent and accepted; another job's or a forge
   expect(conn.rooms).toEqual([]);
 });
 
+test("the job's name, when given, goes with every join as a hint; a wrong one still finds the job", async () => {
+  const conn = connection();
+  await connected(conn);
+  const joins = recordJoins(conn);
+  const { jobId } = await enqueue("story", { prompt: "hint", words: 80, word_ms: 10 }, http());
+  const watch = new JobWatch(conn, jobId, { job: "story" });
+  await when(conn, () => watch.after >= 5);
+  await dropAndReconnect(conn);
+  await expect(watch.done).resolves.toMatchObject({ state: "completed" });
+  expect(joins.map((j) => j.options.job)).toEqual(["story", "story"]);
+  const wrong = await enqueue("bulk", { items: 3 }, http());
+  const misnamed = new JobWatch(conn, wrong.jobId, { job: "story" });
+  await expect(misnamed.ready).resolves.toMatchObject({ ok: true });
+  await expect(misnamed.done).resolves.toEqual({ jobId: wrong.jobId, result: { items: 3 }, state: "completed" });
+  expect(joins.at(-1)?.options.job).toBe("story");
+});
+
 test("an aborted watch leaves the room and rejects with the abort", async () => {
   const conn = connection();
   await connected(conn);
@@ -249,6 +309,30 @@ test("a join the server asks to retry is retried by itself, and answers once it 
     return;
   }
   throw new Error("the server never refused a join for its budget, even after a flood of 12000");
+});
+
+test("off(event) removes the page's listeners only: after off(\"connect\") the rooms are still joined again", async () => {
+  const conn = connection();
+  await connected(conn);
+  const joins = recordJoins(conn);
+  const calls: string[] = [];
+  conn.on("connect", () => calls.push("on"));
+  conn.once("connect", () => calls.push("once"));
+  conn.off("connect"); // the seed's surface: every listener of the event (the page's own)
+  const { jobId } = await enqueue("bulk", { items: 100, item_ms: 10 }, http());
+  const watch = new JobWatch(conn, jobId);
+  await watch.ready;
+  await dropAndReconnect(conn);
+  await expect(watch.done).resolves.toMatchObject({ state: "completed" });
+  expect(calls).toEqual([]);
+  expect(joins.filter((j) => j.jobId === jobId)).toHaveLength(2); // joined, then re-joined
+  const kept: string[] = [];
+  const listener = (): void => void kept.push("kept");
+  conn.on("connect", listener);
+  conn.on("connect", () => kept.push("removed"));
+  conn.off("connect", (() => undefined) as () => void); // not one of them: nothing changes
+  await dropAndReconnect(conn);
+  expect(kept.sort()).toEqual(["kept", "removed"]);
 });
 
 test("the connection's status follows the socket", async () => {

@@ -23,6 +23,8 @@ export interface SentJoin {
   options: JoinOptions;
   /** The server's answer (or the timeout), once it came. */
   ack?: unknown;
+  /** Resolves with `ack` when it comes (a job's end can reach a watcher before it). */
+  answered: Promise<unknown>;
 }
 
 /** Every `joinRoom` the connection sends, as it goes out on the socket, with its ack. */
@@ -33,15 +35,18 @@ export function recordJoins(connection: Connection): SentJoin[] {
   // (socket.timeout(ms) sets a flag and returns the socket itself: its emits come here too.)
   socket.emit = ((event: string, ...args: unknown[]) => {
     if (event === "joinRoom") {
-      const sent: SentJoin = { jobId: args[0] as string, options: args[1] as JoinOptions };
+      let answer!: (ack: unknown) => void;
+      const answered = new Promise<unknown>((resolve) => (answer = resolve));
+      const sent: SentJoin = { jobId: args[0] as string, options: args[1] as JoinOptions, answered };
       joins.push(sent);
       const ack = args[args.length - 1];
       // With socket.timeout(ms), the ack's first argument is the timeout error.
       const timed = (socket as unknown as { flags: { timeout?: number } }).flags.timeout !== undefined;
       if (typeof ack === "function") {
-        args[args.length - 1] = (...answer: unknown[]) => {
-          sent.ack = timed ? (answer[0] ? { timeout: true } : answer[1]) : answer[0];
-          (ack as (...a: unknown[]) => void)(...answer);
+        args[args.length - 1] = (...reply: unknown[]) => {
+          sent.ack = timed ? (reply[0] ? { timeout: true } : reply[1]) : reply[0];
+          answer(sent.ack);
+          (ack as (...a: unknown[]) => void)(...reply);
         };
       }
     }

@@ -7,7 +7,9 @@ import { cleanup, render } from "@testing-library/react";
 import { StrictMode, useEffect, type ReactNode } from "react";
 import { afterEach, beforeAll, expect, test } from "vitest";
 
-import { JobcastHttpError, enqueue, getOutput, type Connection, type ConnectionStatus } from "../src/index";
+import {
+  JobcastHttpError, enqueue, getOutput, watchJob, type Connection, type ConnectionStatus,
+} from "../src/index";
 import {
   JobcastProvider, useConnectionStatus, useEnqueue, useJob, type JobView, type UseEnqueue,
 } from "../src/react/index";
@@ -158,6 +160,37 @@ test("after a dropped connection useJob gets exactly what it missed (after: seq)
   expect(mine[1]?.options.after).toBeGreaterThanOrEqual(0);
   expect(mine[1]?.options.after).toBeLessThan(stored.total - 1);
   expect(end).toMatchObject({ state: "completed", result: { words: 200 }, message: "word 200 of 200" });
+});
+
+test("a job that streams on and ends while the connection is down: useJob shows the rest once, then the end", async () => {
+  const conn = connection();
+  const other = connection();
+  await connected(conn);
+  const joins = recordJoins(conn);
+  const { jobId } = await enqueue("story", { prompt: "react away", words: 120, word_ms: 5 }, http());
+  const v = views();
+  render(inProvider(conn, <Job jobId={jobId} log={v.log} />));
+  const mid = await v.until((x) => x.output.split(" ").length > 10);
+  conn.socket.disconnect();
+  await expect(watchJob(jobId, { connection: other })).resolves.toMatchObject({ state: "completed" });
+  expect(v.seen.at(-1)?.done).toBe(false);
+  conn.socket.connect();
+  const end = await v.until((x) => x.done);
+  const stored = await getOutput(jobId, http());
+  expect(end).toMatchObject({ state: "completed", progress: 100, result: { words: 120 }, error: null });
+  expect(end.output).toBe(stored.entries.map((e) => e.text).join(""));
+  // Each committed view's output extends the one before (never a chunk twice, never a reset),
+  // and progress never goes back.
+  for (let i = 1; i < v.seen.length; i += 1) {
+    const [before, after] = [v.seen[i - 1] as JobView, v.seen[i] as JobView];
+    expect(after.output.startsWith(before.output)).toBe(true);
+    expect(after.progress).toBeGreaterThanOrEqual(before.progress);
+  }
+  expect(end.output.startsWith(mid.output)).toBe(true);
+  const mine = joins.filter((j) => j.jobId === jobId);
+  expect(mine).toHaveLength(2);
+  expect(mine[1]?.options.after).toBeGreaterThanOrEqual(0);
+  await expect(mine[1]?.answered).resolves.toMatchObject({ ok: true, state: "completed" });
 });
 
 test("a failed, a cancelled and a refused job: reason, state, error", async () => {

@@ -31,7 +31,7 @@ export function ReportCard() {
   useEffect(() => {
     if (jobId) save({ jobId, token: watchToken });
   }, [jobId, watchToken, save]);
-  const job = useJob<ReportOut>(saved?.jobId, { token: saved?.token });
+  const job = useJob<ReportOut>(saved?.jobId, { token: saved?.token, job: "report" });
 
   function submit(event: FormEvent) {
     event.preventDefault();

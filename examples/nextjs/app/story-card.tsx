@@ -11,7 +11,7 @@ export function StoryCard() {
   useEffect(() => {
     if (jobId) save({ jobId, token: watchToken });
   }, [jobId, watchToken, save]);
-  const story = useJob<{ words: number; chars: number }>(saved?.jobId, { token: saved?.token });
+  const story = useJob<{ words: number; chars: number }>(saved?.jobId, { token: saved?.token, job: "story" });
 
   function submit(event: FormEvent) {
     event.preventDefault();

@@ -56,10 +56,11 @@ export class JobStore<Result = unknown> {
   private readonly listeners = new Set<() => void>();
   private scheduled = false;
 
-  constructor(connection: Connection, jobId: string, token: string | undefined) {
+  constructor(connection: Connection, jobId: string, token: string | undefined, job?: string) {
     this.view = this.draft = loadingView<Result>(jobId);
     this.watch = new JobWatch<Result>(connection, jobId, {
       ...(token ? { token } : {}),
+      ...(job ? { job } : {}),
       onJoin: (ack) => this.joined(ack),
       onProgress: (progress, event) => this.update({
         progress,
@@ -136,13 +137,14 @@ const registry = new WeakMap<Connection, Map<string, Shared>>();
  * are stopped a tick later, unless acquired again meanwhile (StrictMode's unmount and remount).
  */
 export function acquire<Result>(connection: Connection, jobId: string,
-                                token: string | undefined): { store: JobStore<Result>; release: () => void } {
+                                token: string | undefined,
+                                job?: string): { store: JobStore<Result>; release: () => void } {
   let stores = registry.get(connection);
   if (!stores) registry.set(connection, (stores = new Map()));
   const key = `${jobId}\n${token ?? ""}`;
   let shared = stores.get(key);
   if (!shared) {
-    shared = { store: new JobStore<unknown>(connection, jobId, token), users: 0, releasing: null };
+    shared = { store: new JobStore<unknown>(connection, jobId, token, job), users: 0, releasing: null };
     stores.set(key, shared);
   }
   const entry = shared;

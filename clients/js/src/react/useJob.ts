@@ -7,6 +7,8 @@ import { IDLE, acquire, loadingView, type JobStore, type JobView } from "./store
 export interface UseJobOptions {
   /** A watch token (the enqueue answer's `watchToken`), for a page without the app's session. */
   token?: string | null;
+  /** The job's name (`report`), if known: the server then reads one queue, not every one. */
+  job?: string;
   /** The connection to use (default: the provider's, or one to the page's origin). */
   connection?: Connection;
 }
@@ -26,6 +28,7 @@ export function useJob<Result = unknown>(jobId: string | null | undefined,
                                          options: UseJobOptions = {}): JobView<Result> {
   const context = useJobcastContext();
   const token = options.token ?? undefined;
+  const job = options.job;
   const explicit = options.connection;
   const [store, setStore] = useState<JobStore<Result> | null>(null);
 
@@ -34,10 +37,10 @@ export function useJob<Result = unknown>(jobId: string | null | undefined,
       setStore(null);
       return undefined;
     }
-    const held = acquire<Result>(explicit ?? context.connection(), jobId, token);
+    const held = acquire<Result>(explicit ?? context.connection(), jobId, token, job);
     setStore(held.store);
     return held.release;
-  }, [jobId, token, explicit, context]);
+  }, [jobId, token, job, explicit, context]);
 
   const initial = useMemo<JobView<Result>>(() => (jobId ? loadingView<Result>(jobId) : IDLE), [jobId]);
   // Until the effect has run for this job id (first render, or the id just changed), the
