@@ -611,9 +611,24 @@ def open_page(browser: Browser, url: str) -> Page:
     # Reduced motion: the dashboard's style then skips its transitions (a screenshot shows
     # the bar where it is, not on its way there).
     page = browser.new_page(viewport={"width": 1440, "height": 1000}, reduced_motion="reduce")
+    errors: list[str] = []  # a CSP refusal or a script error shows here
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("close", lambda _: PAGE_ERRORS.extend(errors))
     page.goto(url)
     expect(page.locator("#live")).to_have_attribute("data-status", "connected")
     return page
+
+
+PAGE_ERRORS: list[str] = []
+"""Every page's console errors, checked after each browser test (the fixture below)."""
+
+
+@pytest.fixture(autouse=True)
+def no_console_errors() -> Iterator[None]:
+    PAGE_ERRORS.clear()
+    yield
+    assert PAGE_ERRORS == [], PAGE_ERRORS
 
 
 def shot(page: Page, name: str) -> None:
