@@ -8,8 +8,9 @@ import { StrictMode, useEffect, type ReactNode } from "react";
 import { afterEach, beforeAll, expect, test } from "vitest";
 
 import {
-  JobcastHttpError, enqueue, getOutput, watchJob, type Connection, type ConnectionStatus,
+  JobcastHttpError, cancelJob, enqueue, getOutput, watchJob, type Connection, type ConnectionStatus,
 } from "../src/index";
+import { useJobcastContext } from "../src/react/context";
 import {
   JobcastProvider, useConnectionStatus, useEnqueue, useJob, type JobView, type UseEnqueue,
 } from "../src/react/index";
@@ -214,6 +215,33 @@ test("a failed, a cancelled and a refused job: reason, state, error", async () =
   const refused = await c.until((x) => x.state === "error");
   expect(refused.error).toMatchObject({ name: "JobcastJoinError", message: "the watch token is for another job" });
   expect(refused.done).toBe(false);
+});
+
+test("a provider that opened its connection closes it on unmount, and keeps it through StrictMode's remount", async () => {
+  const opened = new Set<Connection>();
+  function Grab() {
+    const context = useJobcastContext();
+    useEffect(() => void opened.add(context.connection()), [context]);
+    return null;
+  }
+  const { jobId } = await enqueue("bulk", { items: 400, item_ms: 10 }, http());
+  const v = views();
+  const { unmount } = render(
+    <StrictMode>
+      <JobcastProvider baseUrl={serverUrl()} connectOptions={{ ioOptions: { transports: ["websocket"], forceNew: true } }}>
+        <Grab />
+        <Job jobId={jobId} log={v.log} />
+      </JobcastProvider>
+    </StrictMode>);
+  await v.until((x) => x.progress > 0); // live after StrictMode's unmount-and-mount
+  expect(opened.size).toBe(1);
+  const [conn] = [...opened] as [Connection];
+  expect(conn.connected).toBe(true);
+  const closed = new Promise((resolve) => conn.socket.once("disconnect", resolve));
+  unmount();
+  await expect(closed).resolves.toBe("io client disconnect");
+  expect(conn.status).toBe("disconnected");
+  await cancelJob(jobId, http());
 });
 
 test("useEnqueue: pending, then the job id and watch token; a 422 is an error with its details", async () => {

@@ -1,4 +1,4 @@
-import { createContext, createElement, useContext, useRef, type ReactNode } from "react";
+import { createContext, createElement, useContext, useEffect, useRef, type ReactNode } from "react";
 import {
   connect, defaultConnection, type ConnectOptions, type Connection, type HttpOptions,
 } from "jobcast-client";
@@ -30,6 +30,7 @@ export interface JobcastProviderProps {
  */
 export function JobcastProvider(props: JobcastProviderProps): ReactNode {
   const opened = useRef<Connection | null>(null);
+  const closing = useRef<ReturnType<typeof setTimeout> | null>(null);
   const value = useRef<JobcastContextValue | null>(null);
   const { connection, connectOptions, baseUrl, headers } = props;
   const http: HttpOptions = {};
@@ -45,6 +46,20 @@ export function JobcastProvider(props: JobcastProviderProps): ReactNode {
       http,
     };
   }
+  // The connection this provider opened is its own: closed when it unmounts (a route's layout
+  // left, say), else every visit would leave a socket open. A tick later, so that StrictMode's
+  // unmount-and-mount keeps it (as the hooks keep their joins).
+  useEffect(() => {
+    if (closing.current !== null) clearTimeout(closing.current);
+    closing.current = null;
+    return () => {
+      closing.current = setTimeout(() => {
+        closing.current = null;
+        opened.current?.close();
+        opened.current = null;
+      }, 0);
+    };
+  }, []);
   return createElement(JobcastContext.Provider, { value: value.current as JobcastContextValue },
                        props.children);
 }
