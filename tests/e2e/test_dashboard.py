@@ -513,10 +513,10 @@ BIG = 100_000
 
 @pytest.fixture(scope="module")
 def big() -> Iterator[Stack]:
-    """A web process (no worker) over a Redis of its own holding 100k ``steady`` jobs added by
-    BullMQ's own add script (through JobQueue.enqueue_many, 1000 a transaction), half of them
+    """A web process (no worker) over a Redis of its own holding 200k ``steady`` jobs added by
+    BullMQ's own add script (through JobQueue.enqueue_many, 1000 a transaction), 100k of them
     then moved to ``completed`` by a script setting what a worker would leave (finishedOn,
-    processedOn, returnvalue): 50k waiting, 50k completed... and then 100k of each."""
+    processedOn, returnvalue): 100k waiting, 100k completed."""
     from jobcast import Settings, load_jobs
     from jobcast.queue import JobQueue
 
