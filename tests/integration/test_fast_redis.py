@@ -51,6 +51,22 @@ async def test_scripts_load_themselves_after_a_flush(redis_server: RedisServer) 
     await redis.aclose()
 
 
+async def test_run_soon_sends_at_once_in_order_and_loads_an_unknown_script(
+        redis_server: RedisServer) -> None:
+    redis = FastRedis(parse_redis_url(redis_server.url))
+    await redis.call("SET", "resp:soon", 0)  # connected: run_soon needs no coroutine now
+    await redis.call("SCRIPT", "FLUSH")
+    futures = [redis.run_soon(INCR_BY, ["resp:soon"], [1]) for _ in range(50)]
+    assert all(isinstance(f, asyncio.Future) for f in futures)
+    assert await asyncio.gather(*futures) == list(range(1, 51))  # each ran once, in order
+    with pytest.raises(ResponseError):
+        await redis.run_soon(Script("return redis.call('NOSUCHCOMMAND')"), [], [])
+    await redis.aclose()
+    # Not connected: it connects first, the same way run() does.
+    assert await redis.run_soon(INCR_BY, ["resp:soon"], [1]) == 51
+    await redis.aclose()
+
+
 async def test_a_lost_server_fails_calls_then_reconnects() -> None:
     server = RedisServer().start()
     redis = FastRedis(parse_redis_url(server.url))

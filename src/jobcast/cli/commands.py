@@ -93,6 +93,9 @@ def web(jobs: str | None, app_dir: str, host: str | None, port: int | None) -> N
         ws="websockets-sansio",
         # Job events are tiny JSON: compressing each frame costs more CPU than it saves.
         ws_per_message_deflate=False,
+        # Engine.IO pings every socket itself (and drops the silent ones): uvicorn's own
+        # WebSocket ping would only add a timer and a frame per socket.
+        ws_ping_interval=None,
         proxy_headers=True, forwarded_allow_ips=settings.forwarded_allow_ips,
         lifespan="on", access_log=False, log_level="warning", timeout_graceful_shutdown=5))
     try:

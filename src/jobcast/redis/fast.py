@@ -96,6 +96,17 @@ def _raise_lost(replies: list[Any]) -> None:
             raise reply
 
 
+def _copy(source: asyncio.Future[Any], target: asyncio.Future[Any]) -> None:
+    if target.done():
+        return
+    if source.cancelled():
+        target.cancel()
+    elif (error := source.exception()) is not None:
+        target.set_exception(error)
+    else:
+        target.set_result(source.result())
+
+
 class Script:
     """A Lua script called by SHA, loaded on first NOSCRIPT (e.g. after a Redis restart)."""
 
@@ -194,6 +205,26 @@ class FastRedis:
                 raise
         await self.call("SCRIPT", "LOAD", script.source)
         return await self.call(*command)
+
+    def run_soon(self, script: Script, keys: list[Any], args: list[Any]) -> asyncio.Future[Any]:
+        """run() as a future, sent at once: no coroutine or task per call when connected (a
+        job's every progress update goes this way)."""
+        protocol = self._protocol
+        if protocol is None or protocol.lost:
+            return asyncio.ensure_future(self.run(script, keys, args))
+        result: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+
+        def settle(sent: asyncio.Future[Any]) -> None:
+            error = None if sent.cancelled() else sent.exception()
+            if isinstance(error, ResponseError) and str(error).startswith("NOSCRIPT"):
+                again = asyncio.ensure_future(self.run(script, keys, args))
+                again.add_done_callback(lambda done: _copy(done, result))
+            else:
+                _copy(sent, result)
+
+        self._send(protocol, ("EVALSHA", script.sha, len(keys), *keys, *args)) \
+            .add_done_callback(settle)
+        return result
 
     async def run_many(
         self,

@@ -384,10 +384,10 @@ class QueueConsumer:
     def _finish(self, job: JobRecord, target: str) -> dict[str, Any]:
         return finish_opts(job, target, self._metrics)
 
-    async def send_progress(self, job_id: str, value: Progress | float) -> None:
+    def send_progress(self, job_id: str, value: Progress | float) -> asyncio.Future[Any]:
         stored = value.stored() if isinstance(value, Progress) else value
-        await self._fast.run(*calls.update_progress(self.keys, job_id,
-                                                    orjson.dumps(stored).decode()))
+        return self._fast.run_soon(*calls.update_progress(self.keys, job_id,
+                                                          orjson.dumps(stored).decode()))
 
     async def _append(self, job: JobRecord, kind: str, entries: list[str]) -> str | None:
         """Store output chunks or log lines (announced on the stream); when one of the job's

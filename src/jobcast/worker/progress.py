@@ -72,7 +72,7 @@ class ProgressCoalescer:
         self._inflight: asyncio.Task[None] | None = None
         self._closed = False
         self._eta = Eta()
-        self._sending: set[asyncio.Task[None]] = set()
+        self._sending: set[asyncio.Future[None]] = set()
         """Interval 0: the updates in flight (in order on one connection)."""
 
     def report(self, value: float, message: str | None = None) -> None:
@@ -86,9 +86,9 @@ class ProgressCoalescer:
         self._pending = Progress(value, message, 0.0 if value >= 100 else eta)
         if self._interval <= 0:
             value_now, self._pending = self._pending, None
-            task = asyncio.ensure_future(self._deliver_now(value_now))
-            self._sending.add(task)
-            task.add_done_callback(self._sending.discard)
+            sending = asyncio.ensure_future(self._send(value_now))  # a future stays itself
+            self._sending.add(sending)
+            sending.add_done_callback(self._sent)
             return
         self._schedule()
 
@@ -114,11 +114,10 @@ class ProgressCoalescer:
             if self._pending is not None:
                 self._schedule()
 
-    async def _deliver_now(self, value: Progress) -> None:
-        try:
-            await self._send(value)
-        except Exception as err:  # a lost update is not fatal: the end says 100
-            log.warning("progress update failed: %s", err)
+    def _sent(self, sending: asyncio.Future[None]) -> None:
+        self._sending.discard(sending)
+        if not sending.cancelled() and (err := sending.exception()) is not None:
+            log.warning("progress update failed: %s", err)  # not fatal: the end says 100
 
     async def finish(self) -> Progress | None:
         """Stop; wait for an update in flight; return the last value not yet sent, if any.
