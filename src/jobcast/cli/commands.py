@@ -233,6 +233,9 @@ def _up(settings: Settings, app_dir: str, reload: bool) -> None:
         settings = settings.model_copy(update={"demo_page": True})
     if settings.host in ("127.0.0.1", "localhost", "::1") and "JOBCAST_DASHBOARD" not in os.environ:
         settings = settings.model_copy(update={"dashboard": True})  # on this machine only
+    if settings.dashboard and "JOBCAST_METRICS_DATA_POINTS" not in os.environ:
+        # BullMQ's per-minute counts, an hour of them: the dashboard's throughput chart exact
+        settings = settings.model_copy(update={"metrics_data_points": 60})
     if settings.watch_secret is None:  # watch tokens for this run (set one to keep them valid)
         settings = settings.model_copy(update={"watch_secret": SecretStr(secrets.token_urlsafe(32))})
     settings = settings.model_copy(update={"results_dir": settings.results_path.resolve()})
