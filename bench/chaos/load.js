@@ -92,8 +92,9 @@ async function main() {
     lostIds: [...terminal].filter(([, n]) => n === 0).map(([id]) => id).slice(0, 50),
     ids: [...terminal.keys()],
   };
-  process.stdout.write(JSON.stringify(summary) + '\n');
-  process.exit(0);
+  // Exit only once the line is written: into a pipe the write is asynchronous, and exiting
+  // at once cut a long soak's summary (thousands of ids) at the pipe's 64 KiB.
+  process.stdout.write(JSON.stringify(summary) + '\n', () => process.exit(0));
 }
 
 main().catch((err) => { console.error(err); process.exit(1); });
