@@ -1,0 +1,163 @@
+"""jobcast on a Redis Cluster: 3 masters and 3 replicas on loopback, started here.
+
+The web, the worker and the CLI are real processes given ``redis+cluster://`` seeds; each
+queue is a hash tag (``bull:{bulk}:...``), so its keys live on one master, and the sample
+jobs' queues spread over all three masters.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
+
+import httpx
+import pytest
+from redis.crc import key_slot
+
+from jobcast._bullmq import QueueKeys, calls
+from jobcast.redis import FastRedis, parse_redis_url
+from support import Stack, Watcher, start_job, until, wait_state
+from support.cluster import RedisClusterServers
+
+QUEUES = ("bulk", "boom", "steady")
+"""Sample queues whose hash tags fall on three different masters (checked below)."""
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[RedisClusterServers]:
+    servers = RedisClusterServers().start()
+    yield servers
+    servers.stop()
+
+
+@pytest.fixture(scope="module")
+def cstack(cluster: RedisClusterServers) -> Iterator[Stack]:
+    with Stack(cluster, JOBCAST_CONCURRENCY="100") as stack:  # type: ignore[arg-type]
+        stack.start_worker()
+        stack.start_web()
+        yield stack
+
+
+@pytest.fixture
+async def http(cstack: Stack) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=cstack.url, timeout=10) as client:
+        yield client
+
+
+async def test_the_fast_client_routes_by_slot_and_splits_what_spans_masters(
+        cluster: RedisClusterServers) -> None:
+    fast = FastRedis(parse_redis_url(cluster.url))
+    try:
+        keys = [f"route:{n}" for n in range(30)]
+        assert len({cluster.master_of(k) for k in keys}) == 3  # they span every master
+        assert await fast.pipeline(*[("SET", k, n) for n, k in enumerate(keys)]) == ["OK"] * 30
+        # MGET over several slots is refused by a cluster; the client sends it per key.
+        assert await fast.call("MGET", *keys) == [str(n) for n in range(30)]
+        assert await fast.call("EXISTS", *keys, "route:none") == 30
+        # A transaction (a BullMQ script plus a plain command) runs on its queue's master.
+        tagged = QueueKeys("bull", "routed", tagged=True)
+        add = calls.add_job(tagged, "j1", "routed", "{}", {"attempts": 1}, 1)
+        assert await fast.run_many([add], then=[("HSET", tagged.job("j1"), "jcowner", "o")],
+                                   atomic=True) == ["j1", 1]
+        assert await fast.call("HGET", tagged.job("j1"), "jcowner") == "o"
+        # Every node's connections, not one node's.
+        assert (await fast.call("CLIENT", "LIST")).count("\n") >= 3
+    finally:
+        await fast.aclose()
+
+
+def test_queues_live_on_different_masters(cluster: RedisClusterServers, cstack: Stack) -> None:
+    masters = {cluster.master_of(q) for q in QUEUES}
+    assert len(masters) == 3, masters
+    # The worker marked each queue's stream cap in the queue's own (tagged) meta hash.
+    for queue in QUEUES:
+        keys = QueueKeys("bull", queue, tagged=True)
+        assert key_slot(keys.meta.encode()) == key_slot(queue.encode())
+        with cluster.node(cluster.master_of(queue)) as node:
+            assert node.hget(keys.meta, "opts.maxLenEvents") == "10000"
+
+
+async def test_jobs_on_every_master_stream_progress_and_one_terminal_event(
+        cstack: Stack, http: httpx.AsyncClient) -> None:
+    watcher = await Watcher(cstack.url).connect()
+    try:
+        bulk = await start_job(http, "bulk", {"items": 10, "item_ms": 20})
+        steady = await start_job(http, "steady", {"steps": 5, "step_ms": 30})
+        boom = await start_job(http, "boom", {})
+        for job_id in (bulk, steady, boom):
+            assert (await watcher.join(job_id))["ok"] is True
+        assert await watcher.wait_terminal(bulk) == (
+            "bulk:completed", {"jobId": bulk, "result": {"items": 10}, "state": "completed"})
+        assert (await watcher.wait_terminal(steady))[1]["result"] == {"steps": 5}
+        event, failed = await watcher.wait_terminal(boom)
+        assert event == "boom:failed" and failed["state"] == "failed"
+        assert watcher.progress(bulk)[-1] == 100 and watcher.progress(steady)[-1] == 100
+        status = await wait_state(http, steady, "completed")
+        assert status["result"] == {"steps": 5} and status["progress"] == 100
+        assert (await wait_state(http, boom, "failed"))["state"] == "failed"
+        ready = (await http.get("/readyz")).json()
+        # Each queue's worker is counted on the master its queue lives on.
+        assert ready["ok"] is True and all(ready["queues"][q]["workers"] == 1 for q in QUEUES), \
+            ready
+    finally:
+        await watcher.close()
+
+
+async def test_a_running_job_is_cancelled_over_the_cluster(cstack: Stack,
+                                                           http: httpx.AsyncClient) -> None:
+    watcher = await Watcher(cstack.url).connect()
+    try:
+        job_id = await start_job(http, "bulk", {"items": 1000, "item_ms": 10})
+        await watcher.join(job_id)
+        await until(lambda: watcher.progress(job_id) and watcher.progress(job_id)[-1] > 0,
+                    what="the job running")
+        response = await http.delete(f"/api/jobs/{job_id}")
+        assert response.status_code == 200, response.text
+        event, data = await watcher.wait_terminal(job_id)
+        assert event == "bulk:failed" and data["state"] == "cancelled"
+    finally:
+        await watcher.close()
+
+
+def test_the_cli_reads_the_cluster(cstack: Stack) -> None:
+    shown = subprocess.run([sys.executable, "-m", "jobcast", "queues", "--json"],
+                           env=cstack.env, capture_output=True, text=True, timeout=60)
+    assert shown.returncode == 0, shown.stderr
+    queues = {q["queue"]: q for q in json.loads(shown.stdout)}
+    assert queues["bulk"]["completed"] >= 1 and queues["boom"]["failed"] >= 1, queues
+
+
+async def test_a_master_failover_mid_load_loses_no_job_and_no_terminal_event(
+        cluster: RedisClusterServers, cstack: Stack, http: httpx.AsyncClient) -> None:
+    watcher = await Watcher(cstack.url).connect()
+    try:
+        ids: list[str] = []
+        for n in range(150):
+            queue = ("bulk", "steady")[n % 2]
+            data = {"items": 5, "item_ms": 20} if queue == "bulk" else {"steps": 5, "step_ms": 20}
+            job_id = await start_job(http, queue, data)
+            await watcher.join(job_id)
+            ids.append(job_id)
+        await until(lambda: sum(1 for i in ids if watcher.terminal(i)) >= 20,
+                    what="some jobs done before the failover")
+        done_before = sum(1 for i in ids if watcher.terminal(i))
+        old = cluster.master_of("steady")
+        new = await asyncio.to_thread(cluster.failover, old)
+        assert cluster.master_of("steady") == new != old
+        for job_id in ids:
+            await watcher.wait_terminal(job_id, timeout=60)
+        assert done_before < len(ids)  # the failover happened mid-load
+        ends = {job_id: watcher.terminal(job_id) for job_id in ids}
+        assert all(len(e) == 1 and e[0][0].endswith(":completed") for e in ends.values()), \
+            {i: e for i, e in ends.items() if len(e) != 1 or not e[0][0].endswith(":completed")}
+        for job_id in ids[-10:]:
+            assert (await wait_state(http, job_id, "completed"))["state"] == "completed"
+        # And the new master takes new jobs.
+        after = await start_job(http, "steady", {"steps": 2, "step_ms": 10})
+        await watcher.join(after)
+        assert (await watcher.wait_terminal(after))[0] == "steady:completed"
+    finally:
+        await watcher.close()
