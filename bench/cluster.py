@@ -19,6 +19,7 @@ event it reads and drops; jobs/s. Printed as one JSON object (docs/scaling.md us
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import subprocess
@@ -33,9 +34,8 @@ BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 sys.path.insert(0, str(REPO / "tests"))
 
-from support.cluster import RedisClusterServers  # noqa: E402
-
 from jobcast.cli.embedded import free_port  # noqa: E402
+from support.cluster import RedisClusterServers  # noqa: E402
 
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -129,11 +129,58 @@ def phase(cluster: RedisClusterServers, web: int, idle: list[subprocess.Popen[by
     return result
 
 
+def quiet_cores(procs: list[subprocess.Popen[bytes]], seconds: float) -> float:
+    """CPU cores an idle web uses with no events at all (its baseline), averaged."""
+    before = {p.pid: cpu_s(p.pid) for p in procs}
+    time.sleep(seconds)
+    return sum(cpu_s(p) - c for p, c in before.items()) / len(procs) / seconds
+
+
+async def _write_events(url: str, rate: int, seconds: float) -> int:
+    """XADD BullMQ-shaped progress events for jobs nobody watches at ``rate`` per second,
+    spread over three queues (three masters), in 10 ms batches; how many were written."""
+    from jobcast._bullmq import QueueKeys
+    from jobcast.redis import FastRedis, parse_redis_url
+
+    fast = FastRedis(parse_redis_url(url))
+    streams = [QueueKeys("bull", q, tagged=True).events for q in ("bulk", "boom", "steady")]
+    written, start = 0, time.monotonic()
+    try:
+        while (now := time.monotonic() - start) < seconds:
+            due = int(rate * now) - written
+            if due > 0:
+                await fast.pipeline(*[
+                    ("XADD", streams[(written + n) % 3], "MAXLEN", "~", 10000, "*", "event",
+                     "progress", "jobId", f"nobody-{written + n}", "data", "50")
+                    for n in range(due)])
+                written += due
+            await asyncio.sleep(0.01)
+    finally:
+        await fast.aclose()
+    return written
+
+
+def fanout(cluster: RedisClusterServers, idle: list[subprocess.Popen[bytes]], rate: int,
+           seconds: float, baseline: float) -> dict[str, Any]:
+    """An idle web's cost per event it reads and drops, at ``rate`` events/s."""
+    before_cpu = {p.pid: cpu_s(p.pid) for p in idle}
+    before = master_counts(cluster)
+    events = asyncio.run(_write_events(cluster.url, rate, seconds))
+    after = master_counts(cluster)
+    cores = sum(cpu_s(p) - c for p, c in before_cpu.items()) / len(idle) / seconds
+    out = sum(after[p]["out_bytes"] - before[p]["out_bytes"] for p in after)
+    return {"events_per_s": round(events / seconds), "idle_web_cores": round(cores, 3),
+            "idle_web_cpu_us_per_event": round((cores - baseline) * seconds / events * 1e6, 2),
+            "redis_out_bytes_per_event_per_web": round(out / events / len(idle), 1)}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--users", type=int, default=20)
     parser.add_argument("--idle-webs", type=int, default=2)
+    parser.add_argument("--fanout", default="2000,10000,30000",
+                        help="event rates (per second) for the idle-web measurement")
     args = parser.parse_args()
     cluster = RedisClusterServers().start()
     logs = Path(tempfile.mkdtemp(prefix="jobcast-bench-cluster-"))
@@ -160,6 +207,10 @@ def main() -> int:
         log(f"phase 2: the same with {args.idle_webs} idle web(s) reading every event")
         shared = phase(cluster, web, idle, worker, busy, args.users, args.seconds)
         extra_bytes = (shared["master_out_bytes_per_job"] - alone["master_out_bytes_per_job"])
+        rates = [int(r) for r in args.fanout.split(",") if r] if idle else []
+        baseline = quiet_cores(idle, 5) if rates else 0.0
+        log(f"fan-out: idle webs use {baseline:.3f} cores with no events; rates {rates}")
+        fanouts = [fanout(cluster, idle, rate, args.seconds, baseline) for rate in rates]
         report = {
             "cluster": {"masters": len(cluster.masters()), "replicas": 3,
                         "redis": subprocess.run(["redis-server", "--version"],
@@ -170,6 +221,8 @@ def main() -> int:
             "redis_out_bytes_per_event_per_web": round(
                 extra_bytes / max(args.idle_webs, 1) / shared["events_per_job"], 1)
             if args.idle_webs else None,
+            "idle_web_quiet_cores": round(baseline, 4),
+            "fanout": fanouts,
         }
         print(json.dumps(report, indent=2))
         return 0

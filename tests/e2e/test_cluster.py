@@ -17,6 +17,7 @@ import httpx
 import pytest
 from redis.crc import key_slot
 
+from conformance.harness import Producer, node_modules  # noqa: F401 - a fixture, used by name
 from jobcast._bullmq import QueueKeys, calls
 from jobcast.redis import FastRedis, parse_redis_url
 from support import Stack, Watcher, start_job, until, wait_state
@@ -121,6 +122,27 @@ async def test_a_running_job_is_cancelled_over_the_cluster(cstack: Stack,
         assert event == "bulk:failed" and data["state"] == "cancelled"
     finally:
         await watcher.close()
+
+
+@pytest.mark.usefixtures("node_modules")
+async def test_node_bullmq_shares_the_queues_by_naming_them_in_braces(
+        cstack: Stack, cluster: RedisClusterServers) -> None:
+    """The documented convention: a Node BullMQ 6 Queue named ``{bulk}`` (prefix ``bull``) on
+    an ioredis Cluster is jobcast's queue ``bulk``."""
+    producer = Producer(cluster.url)
+    watcher = await Watcher(cstack.url).connect()
+    try:
+        job_id = await asyncio.to_thread(producer, "add", queue="{bulk}", name="bulk",
+                                         data={"items": 3}, opts={"jobId": "from-node-1"})
+        assert job_id == "from-node-1"
+        await watcher.join(job_id)
+        assert await watcher.wait_terminal(job_id) == (
+            "bulk:completed", {"jobId": job_id, "result": {"items": 3}, "state": "completed"})
+        seen = await asyncio.to_thread(producer.wait, "{bulk}", job_id, "completed")
+        assert seen["returnvalue"] == {"items": 3} and seen["processedBy"].startswith("jobcast")
+    finally:
+        await watcher.close()
+        await asyncio.to_thread(producer.close)
 
 
 def test_the_cli_reads_the_cluster(cstack: Stack) -> None:

@@ -52,8 +52,10 @@ def command_key(command: Sequence[Any]) -> Any:
     if name in _EVAL:
         return command[3] if int(command[2]) > 0 else None
     if name in ("XREAD", "XREADGROUP"):
-        upper = [str(a).upper() for a in command]
-        return command[upper.index("STREAMS") + 1] if "STREAMS" in upper else None
+        for n, arg in enumerate(command):
+            if isinstance(arg, str) and arg.upper() == "STREAMS":
+                return command[n + 1]
+        return None
     return command[1]
 
 
@@ -208,11 +210,17 @@ class ClusterFastRedis(FastRedis):
                 elif key is None and anchor is None:
                     address = default  # type: ignore[assignment]
                 else:
-                    address = await self._master_of(slot_of(key if key is not None else anchor))
+                    slot = slot_of(key if key is not None else anchor)
+                    address = self._slots[slot] or await self._master_of(slot)
                 groups.setdefault(address, []).append(i)
-            sent = await asyncio.gather(*[self._send_group(address, [commands[i] for i in idx],
-                                                           [i in asks for i in idx])
-                                          for address, idx in groups.items()])
+            if len(groups) == 1:  # the common case (one queue's commands): no task per node
+                ((address, idx),) = groups.items()
+                sent = [await self._send_group(address, [commands[i] for i in idx],
+                                               [i in asks for i in idx])]
+            else:
+                sent = await asyncio.gather(*[
+                    self._send_group(address, [commands[i] for i in idx], [i in asks for i in idx])
+                    for address, idx in groups.items()])
             problems: list[tuple[str, int, Address]] = []
             again: list[int] = []
             asks = {}
@@ -283,8 +291,13 @@ class ClusterFastRedis(FastRedis):
                     address = await (self._master_of(slot_of(anchor)) if anchor is not None
                                      else self._any_master())
                 groups.setdefault(address, []).append(i)
-            sent = await asyncio.gather(*[self._run_group(address, [items[i] for i in idx], atomic)
-                                          for address, idx in groups.items()])
+            if len(groups) == 1:
+                ((address, idx),) = groups.items()
+                sent = [await self._run_group(address, [items[i] for i in idx], atomic)]
+            else:
+                sent = await asyncio.gather(*[
+                    self._run_group(address, [items[i] for i in idx], atomic)
+                    for address, idx in groups.items()])
             problems: list[tuple[str, int, Address]] = []
             again: list[int] = []
             for idx, group_replies in zip(groups.values(), sent, strict=True):
