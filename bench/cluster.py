@@ -162,16 +162,22 @@ async def _write_events(url: str, rate: int, seconds: float) -> int:
 
 def fanout(cluster: RedisClusterServers, idle: list[subprocess.Popen[bytes]], rate: int,
            seconds: float, baseline: float) -> dict[str, Any]:
-    """An idle web's cost per event it reads and drops, at ``rate`` events/s."""
+    """What ``rate`` events/s nobody watches cost: the masters' CPU per event, and (with idle
+    webs) each web's CPU and the bytes Redis sends it per event."""
     before_cpu = {p.pid: cpu_s(p.pid) for p in idle}
     before = master_counts(cluster)
     events = asyncio.run(_write_events(cluster.url, rate, seconds))
     after = master_counts(cluster)
-    cores = sum(cpu_s(p) - c for p, c in before_cpu.items()) / len(idle) / seconds
-    out = sum(after[p]["out_bytes"] - before[p]["out_bytes"] for p in after)
-    return {"events_per_s": round(events / seconds), "idle_web_cores": round(cores, 3),
-            "idle_web_cpu_us_per_event": round((cores - baseline) * seconds / events * 1e6, 2),
-            "redis_out_bytes_per_event_per_web": round(out / events / len(idle), 1)}
+    master_cpu = sum(after[p]["cpu_s"] - before[p]["cpu_s"] for p in after)
+    result: dict[str, Any] = {"events_per_s": round(events / seconds), "webs": len(idle),
+                              "master_cpu_us_per_event": round(master_cpu / events * 1e6, 2)}
+    if idle:
+        cores = sum(cpu_s(p) - c for p, c in before_cpu.items()) / len(idle) / seconds
+        out = sum(after[p]["out_bytes"] - before[p]["out_bytes"] for p in after)
+        result.update(idle_web_cores=round(cores, 3),
+                      idle_web_cpu_us_per_event=round((cores - baseline) * seconds / events * 1e6, 2),
+                      redis_out_bytes_per_event_per_web=round(out / events / len(idle), 1))
+    return result
 
 
 def main() -> int:
@@ -198,6 +204,9 @@ def main() -> int:
         loadgen(web, args.users, 3)
         log(f"phase 1: {args.users} users, {args.seconds:g} s, no idle web")
         alone = phase(cluster, web, [], worker, busy, args.users, args.seconds)
+        rates = [int(r) for r in args.fanout.split(",") if r]
+        log(f"fan-out without idle webs: rates {rates}")
+        no_webs = [fanout(cluster, [], rate, args.seconds, 0.0) for rate in rates]
         idle = []
         for n in range(args.idle_webs):
             port = free_port()
@@ -207,10 +216,10 @@ def main() -> int:
         log(f"phase 2: the same with {args.idle_webs} idle web(s) reading every event")
         shared = phase(cluster, web, idle, worker, busy, args.users, args.seconds)
         extra_bytes = (shared["master_out_bytes_per_job"] - alone["master_out_bytes_per_job"])
-        rates = [int(r) for r in args.fanout.split(",") if r] if idle else []
-        baseline = quiet_cores(idle, 5) if rates else 0.0
+        baseline = quiet_cores(idle, 5) if idle else 0.0
         log(f"fan-out: idle webs use {baseline:.3f} cores with no events; rates {rates}")
-        fanouts = [fanout(cluster, idle, rate, args.seconds, baseline) for rate in rates]
+        fanouts = [fanout(cluster, idle, rate, args.seconds, baseline) for rate in rates
+                   ] if idle else []
         report = {
             "cluster": {"masters": len(cluster.masters()), "replicas": 3,
                         "redis": subprocess.run(["redis-server", "--version"],
@@ -222,6 +231,7 @@ def main() -> int:
                 extra_bytes / max(args.idle_webs, 1) / shared["events_per_job"], 1)
             if args.idle_webs else None,
             "idle_web_quiet_cores": round(baseline, 4),
+            "fanout_no_web": no_webs,
             "fanout": fanouts,
         }
         print(json.dumps(report, indent=2))

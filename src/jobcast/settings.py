@@ -57,7 +57,9 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(
         default=None, validation_alias=AliasChoices("REDIS_URL", "JOBCAST_REDIS_URL")
     )
-    """Where the queues live (``REDIS_URL``). Unset: ``jobcast up`` starts a private one."""
+    """Where the queues live (``REDIS_URL``): ``redis://``, ``rediss://``, ``unix://``, or
+    ``redis+cluster://host:port,...`` for a Redis Cluster (docs/scaling.md). Unset:
+    ``jobcast up`` starts a private one."""
 
     redis_ca: str | None = None
     """The CA certificate (a PEM file) for a ``rediss://`` URL that does not name one."""
