@@ -12,6 +12,7 @@ import json
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -22,6 +23,7 @@ from jobcast._bullmq import QueueKeys, calls
 from jobcast.redis import FastRedis, parse_redis_url
 from support import Stack, Watcher, start_job, until, wait_state
 from support.cluster import RedisClusterServers
+from support.topology import post_json, run_local
 
 QUEUES = ("bulk", "boom", "steady")
 """Sample queues whose hash tags fall on three different masters (checked below)."""
@@ -203,3 +205,22 @@ async def test_a_master_failover_mid_load_loses_no_job_and_no_terminal_event(
             assert replica.info("replication")["role"] == "slave"
     finally:
         await watcher.close()
+
+
+async def test_run_local_brings_the_whole_topology_up_on_a_cluster(tmp_path: Path) -> None:
+    """``deploy/run-local --cluster``: 6 cluster nodes, 2 webs, a worker and nginx; a job
+    through nginx reaches its socket (through nginx too)."""
+    with run_local(tmp_path, {}, "--cluster", "--web", "2", "--workers", "1") as topology:
+        assert topology.state["redis_url"].startswith("redis+cluster://")
+        assert len(topology.state["cluster"]) == 6
+        watcher = await Watcher(topology.url).connect()
+        try:
+            code, body = await asyncio.to_thread(post_json, f"{topology.url}/api/bulk",
+                                                 {"items": 3, "item_ms": 20})
+            assert code == 202, body
+            await watcher.join(body["jobId"])
+            event, data = await watcher.wait_terminal(body["jobId"], timeout=30)
+            assert (event, data["result"]) == ("bulk:completed", {"items": 3}), \
+                topology.diagnostics()
+        finally:
+            await watcher.close()
