@@ -121,7 +121,8 @@ async def test_a_running_job_is_cancelled_over_the_cluster(cstack: Stack,
         response = await http.delete(f"/api/jobs/{job_id}")
         assert response.status_code == 200, response.text
         event, data = await watcher.wait_terminal(job_id)
-        assert event == "bulk:failed" and data["state"] == "cancelled"
+        logged = [line for p in cstack.procs for line in p.output().splitlines() if "cancel" in line]
+        assert event == "bulk:failed" and data["state"] == "cancelled", (response.text, logged)
     finally:
         await watcher.close()
 

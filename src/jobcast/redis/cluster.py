@@ -25,7 +25,7 @@ from typing import Any
 from redis.crc import key_slot
 from redis.exceptions import ConnectionError, ResponseError
 
-from .fast import FastRedis, Script, _raise_lost
+from .fast import FastRedis, Script, _copy, _raise_lost
 from .url import RedisTarget
 
 log = logging.getLogger("jobcast")
@@ -267,6 +267,25 @@ class ClusterFastRedis(FastRedis):
         if isinstance(reply, Exception):
             raise reply
         return reply
+
+    def run_soon(self, script: Script, keys: list[Any], args: list[Any]) -> asyncio.Future[Any]:
+        """FastRedis.run_soon on the master of the script's first key (a job's progress
+        updates go this way); a redirected call is sent again through run()."""
+        address = self._slots[slot_of(keys[0])] if keys else None
+        if address is None:
+            return asyncio.ensure_future(self.run(script, keys, args))
+        result: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+
+        def settle(sent: asyncio.Future[Any]) -> None:
+            error = None if sent.cancelled() else sent.exception()
+            if _redirect(error) is not None:
+                again = asyncio.ensure_future(self.run(script, keys, args))
+                again.add_done_callback(lambda done: _copy(done, result))
+            else:
+                _copy(sent, result)
+
+        self._node(address).run_soon(script, keys, args).add_done_callback(settle)
+        return result
 
     async def run_many(
         self,
