@@ -25,8 +25,10 @@ jobcast worker (which can be told to stop) or another BullMQ worker runs the job
 
 def cancel_key(queue: str, job_id: str) -> str:
     """The cancel record: set when a job is cancelled; for a waiting job (removed from its
-    queue) it is all that remains, so its status can still say so."""
-    return f"jobcast:cancel:{queue}:{job_id}"
+    queue) it is all that remains, so its status can still say so. The queue is a hash tag, so
+    on a Redis Cluster the record is in the queue's slot (a retry deletes it in the same
+    transaction as it moves the job)."""
+    return f"jobcast:cancel:{{{queue}}}:{job_id}"
 
 
 def cancel_message(queue: str, job_id: str) -> str:

@@ -78,7 +78,7 @@ class JobQueue:
         self.settings = settings
         self.fast = fast or FastRedis(settings.redis_target("the web"))
         self.queues = jobs.queues()
-        self.keys = {queue: QueueKeys(settings.prefix, queue) for queue in self.queues}
+        self.keys = {queue: settings.queue_keys(queue) for queue in self.queues}
         self._opts = {spec.name: self._options(spec) for spec in jobs}
         self.warnings: list[str] = []
         """What is wrong with the Redis in use (its eviction policy), as found when connecting."""
@@ -232,7 +232,9 @@ class JobQueue:
         first input's fingerprint is kept, and this input's fingerprint."""
         dedup = hashlib.sha256(f"{name}\0{owner or ''}\0{key}".encode()).hexdigest()[:40]
         fingerprint = hashlib.sha256(data.encode()).hexdigest()
-        return dedup, f"jobcast:idem:{self.jobs[name].queue}:{dedup}", fingerprint
+        # The queue as a hash tag: on a Redis Cluster the record is written in the same
+        # transaction as the job, so it must be in the queue's slot.
+        return dedup, f"jobcast:idem:{{{self.jobs[name].queue}}}:{dedup}", fingerprint
 
     # -- status ----------------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal, NamedTuple
 from pydantic import AliasChoices, BeforeValidator, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from ._bullmq.keys import QueueKeys
 from .errors import ConfigError
 from .redis.url import RedisTarget, parse_redis_url
 
@@ -56,7 +57,9 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(
         default=None, validation_alias=AliasChoices("REDIS_URL", "JOBCAST_REDIS_URL")
     )
-    """Where the queues live (``REDIS_URL``). Unset: ``jobcast up`` starts a private one."""
+    """Where the queues live (``REDIS_URL``): ``redis://``, ``rediss://``, ``unix://``, or
+    ``redis+cluster://host:port,...`` for a Redis Cluster (docs/scaling.md). Unset:
+    ``jobcast up`` starts a private one."""
 
     redis_ca: str | None = None
     """The CA certificate (a PEM file) for a ``rediss://`` URL that does not name one."""
@@ -211,6 +214,15 @@ class Settings(BaseSettings):
     def redis_target(self, what: str = "jobcast") -> RedisTarget:
         """Where Redis is, read once for every client (see redis/url.py)."""
         return parse_redis_url(self.require_redis(what), self.redis_ca)
+
+    @property
+    def cluster(self) -> bool:
+        """Whether REDIS_URL names a Redis Cluster (``redis+cluster://``)."""
+        return bool(self.redis_url) and self.redis_target().cluster
+
+    def queue_keys(self, queue: str) -> QueueKeys:
+        """A queue's BullMQ keys; on a cluster the queue is a hash tag (see _bullmq/keys.py)."""
+        return QueueKeys(self.prefix, queue, tagged=self.cluster)
 
     def to_env(self) -> dict[str, str]:
         """These settings as environment variables, for the child processes of a supervisor."""

@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 import pytest
 
-from jobcast import Settings, load_jobs
+from jobcast import Settings, load_jobs, names
 from jobcast._bullmq import calls, next_job
 from jobcast._bullmq.options import finish_opts
 from jobcast.admin import SCAN_BUDGET, Admin, NotFound, Refused, Search
@@ -378,12 +378,12 @@ async def test_retry_puts_a_failed_job_back_and_clears_its_cancel_marks(admin: A
     keys = admin.keys["bulk"]
     job_id = await add(admin, "bulk", {"items": 1})
     await finish(admin, "bulk", "failed", "cancelled", fields={"jcstate": "cancelled"})
-    await admin.fast.call("SET", f"jobcast:cancel:bulk:{job_id}", "{}")
+    await admin.fast.call("SET", names.cancel_key("bulk", job_id), "{}")
     assert (await admin.jobs("bulk", "failed")).jobs[0].state == "cancelled"
     await admin.retry("bulk", job_id)
     assert (await admin.job("bulk", job_id)).row.state == "waiting"  # type: ignore[union-attr]
     assert await admin.fast.call("HGET", keys.job(job_id), "jcstate") is None
-    assert await admin.fast.call("EXISTS", f"jobcast:cancel:bulk:{job_id}") == 0
+    assert await admin.fast.call("EXISTS", names.cancel_key("bulk", job_id)) == 0
     assert {"event": "waiting", "jobId": job_id, "prev": "failed"} in await events(admin, "bulk")
     assert await take(admin, "bulk") == job_id  # a worker takes it again
     with pytest.raises(Refused, match="has not failed"):

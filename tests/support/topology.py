@@ -120,7 +120,7 @@ def run_local(base: Path, env: dict[str, str], *args: str) -> Iterator[Topology]
                 proc.wait()
         leftovers = []
         for p in [state.get("redis"), state.get("nginx"), *state.get("web", []),
-                  *state.get("worker", [])]:
+                  *state.get("worker", []), *state.get("cluster", [])]:
             if p and alive(p["pid"]):
                 leftovers.append(p["name"])
                 try:

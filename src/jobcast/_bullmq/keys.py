@@ -1,4 +1,11 @@
-"""The Redis keys of a BullMQ queue: ``<prefix>:<queue>:<suffix>``, as BullMQ 6 names them."""
+"""The Redis keys of a BullMQ queue: ``<prefix>:<queue>:<suffix>``, as BullMQ 6 names them.
+
+On a Redis Cluster every key a BullMQ script touches must be in one hash slot, so there the
+queue's name is wrapped in braces, a hash tag: ``bull:{report}:wait``. That is exactly what a
+Node BullMQ queue named ``{report}`` uses (``new Queue("{report}")``, prefix ``bull``), so
+Node producers and workers share jobcast's queues on a cluster; each queue lives on one master,
+and different queues spread over the masters.
+"""
 
 from __future__ import annotations
 
@@ -9,17 +16,20 @@ class QueueKeys:
         keys = QueueKeys("bull", "report")
         keys.wait            # "bull:report:wait"
         keys.job("abc")      # "bull:report:abc"
+        QueueKeys("bull", "report", tagged=True).wait   # "bull:{report}:wait" (a cluster)
     """
 
-    __slots__ = ("prefix", "queue", "base", "active", "wait", "paused", "prioritized", "delayed",
+    __slots__ = ("prefix", "queue", "name", "base", "active", "wait", "paused", "prioritized", "delayed",
                  "completed", "failed", "stalled", "stalled_check", "limiter", "meta", "events",
                  "pc", "marker", "id", "repeat", "waiting_children", "metrics_completed",
                  "metrics_failed")
 
-    def __init__(self, prefix: str, queue: str) -> None:
+    def __init__(self, prefix: str, queue: str, tagged: bool = False) -> None:
         self.prefix = prefix
         self.queue = queue
-        self.base = f"{prefix}:{queue}:"
+        self.name = f"{{{queue}}}" if tagged else queue
+        """The queue's name as BullMQ knows it (in its keys, and in Node's ``new Queue``)."""
+        self.base = f"{prefix}:{self.name}:"
         b = self.base
         self.active, self.wait, self.paused = b + "active", b + "wait", b + "paused"
         self.prioritized, self.delayed = b + "prioritized", b + "delayed"

@@ -10,6 +10,10 @@ stalled process, a long GC, SIGSTOP, a partition from Redis) could resume after 
 read. It notices: before reading, at most every GAP_CHECK_S, it asks the stream (XINFO, in the
 same round trip as the XREAD) whether an entry newer than its last one was deleted. If so it
 says which queues through ``on_gap``, whose job is to catch up from the jobs' stored state.
+
+On a Redis Cluster one XREAD cannot span slots, and each queue is its own slot: the reader
+then runs one read loop per queue, each with its own connection to that queue's master
+(following it when a failover moves it).
 """
 
 from __future__ import annotations
@@ -55,7 +59,7 @@ class EventStreamReader:
         block_ms: int = 5000,
     ) -> None:
         self._target = target
-        self._streams = {QueueKeys(prefix, q).events: q for q in queues}
+        self._streams = {QueueKeys(prefix, q, tagged=target.cluster).events: q for q in queues}
         self._handler = handler
         self._on_connect = on_connect
         self._on_gap = on_gap
@@ -64,7 +68,9 @@ class EventStreamReader:
         self._last_ids: dict[str, str] = {}
         self.kinds = FORWARDED
         """The event kinds handed on (the dashboard adds those it shows: added, active, ...)."""
-        self._checked = 0.0
+        self._checked: dict[int, float] = {}
+        """When each read loop last looked for a gap."""
+        self._groups_connected: set[int] = set()
         self.connected = asyncio.Event()
         self.reconnects = 0
         self.resyncs = 0
@@ -74,24 +80,41 @@ class EventStreamReader:
 
     async def run(self) -> None:
         """Read until cancelled; a Redis error only pauses it."""
+        streams = list(self._streams)
+        groups = [[stream] for stream in streams] if self._target.cluster else [streams]
+        self._groups_connected.clear()
+        loops = [asyncio.ensure_future(self._run_group(n, group, len(groups)))
+                 for n, group in enumerate(groups)]
+        try:
+            await asyncio.gather(*loops)
+        finally:
+            for loop in loops:
+                loop.cancel()
+            await asyncio.gather(*loops, return_exceptions=True)
+
+    async def _run_group(self, number: int, streams: list[str], groups: int) -> None:
+        """One blocking read loop over ``streams`` (all of them, or one queue's on a cluster)."""
         delay = 0.1
         while True:
             redis = FastRedis(self._target)  # its own connection: XREAD BLOCK holds it
             try:
-                await self._resume_points(redis)
+                await self._resume_points(redis, streams)
                 if self._on_connect is not None:
                     try:
                         await self._on_connect()
                     except Exception as err:  # noqa: BLE001 - preparing is best effort
                         log.warning("event stream: preparing the queues failed: %s", err)
-                self._checked = 0.0  # look for a gap at once: an outage may have made one
-                self.connected.set()
+                self._checked.pop(number, None)  # a gap check at once: an outage may make one
+                self._groups_connected.add(number)
+                if len(self._groups_connected) == groups:
+                    self.connected.set()
                 delay = 0.1
-                await self._read_forever(redis)
+                await self._read_forever(redis, streams, number)
             except (TimeoutError, *REDIS_ERRORS) as err:
                 if self.connected.is_set():
                     log.warning("event stream: Redis unreachable (%s); resuming when it is back",
                                 err)
+                self._groups_connected.discard(number)
                 self.connected.clear()
                 self.reconnects += 1
                 await asyncio.sleep(delay)
@@ -99,18 +122,18 @@ class EventStreamReader:
             finally:
                 await redis.aclose()
 
-    async def _resume_points(self, redis: FastRedis) -> None:
+    async def _resume_points(self, redis: FastRedis, streams: list[str]) -> None:
         """Where to read from: our last id, or the stream's end the first time.
 
         If a stream's newest id is older than ours, Redis lost its data (a restart without
         persistence): read that stream from the start rather than wait for ids we passed.
         """
         newest = await redis.pipeline(
-            *[("XREVRANGE", stream, "+", "-", "COUNT", 1) for stream in self._streams])
+            *[("XREVRANGE", stream, "+", "-", "COUNT", 1) for stream in streams])
         for reply in newest:
             if isinstance(reply, Exception):
                 raise reply
-        for stream, entries in zip(self._streams, newest, strict=True):
+        for stream, entries in zip(streams, newest, strict=True):
             top = entries[0][0] if entries else "0-0"
             mine = self._last_ids.get(stream)
             if mine is None:
@@ -120,14 +143,13 @@ class EventStreamReader:
                 self._last_ids[stream] = "0-0"
                 await self._gap([self._streams[stream]])
 
-    async def _read_forever(self, redis: FastRedis) -> None:
-        streams = list(self._streams)
+    async def _read_forever(self, redis: FastRedis, streams: list[str], number: int) -> None:
         # A silent, half-open connection must not hang the bridge: XREAD answers within
         # block_ms even when nothing happens.
         deadline = self._block_ms / 1000 + 10
         while True:
             ids = [self._last_ids[s] for s in streams]
-            check = time.monotonic() - self._checked >= GAP_CHECK_S
+            check = time.monotonic() - self._checked.get(number, 0.0) >= GAP_CHECK_S
             infos = [("XINFO", "STREAM", s) for s in streams] if check else []
             async with asyncio.timeout(deadline):
                 replies = await redis.pipeline(
@@ -138,7 +160,7 @@ class EventStreamReader:
                 raise reply
             gaps: list[str] = []
             if check:
-                self._checked = time.monotonic()
+                self._checked[number] = time.monotonic()
                 gaps = [self._streams[s] for s, info, last in zip(streams, replies, ids,
                                                                    strict=False)
                         if _trimmed_past(info, last)]

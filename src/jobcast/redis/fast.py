@@ -128,6 +128,15 @@ class FastRedis:
     await redis.run(script, keys=[...], args=[...])
     """
 
+    def __new__(cls, target: RedisTarget, connect_timeout: float = 2.0) -> FastRedis:
+        # A cluster target gets the slot-routing client (redis/cluster.py), which keeps this
+        # interface, so every place that opens a FastRedis works on a cluster unchanged.
+        if cls is FastRedis and target.cluster:
+            from .cluster import ClusterFastRedis
+
+            return super().__new__(ClusterFastRedis)
+        return super().__new__(cls)
+
     def __init__(self, target: RedisTarget, connect_timeout: float = 2.0) -> None:
         self.target = target
         self._ssl = target.ssl_context()
@@ -245,10 +254,13 @@ class FastRedis:
             _raise_lost(sent)
             executed = sent[-1]
             if not isinstance(executed, list):
-                # EXECABORT (a command was refused while queued, e.g. OOM) or EXEC itself
-                # failed: nothing ran, and every command answers with that error.
-                error = executed if isinstance(executed, Exception) else ResponseError(
-                    f"transaction not executed: {executed!r}")
+                # EXECABORT (a command was refused while queued, e.g. OOM, or MOVED on a
+                # cluster) or EXEC itself failed: nothing ran, and every command answers with
+                # the refused command's own error (it says why), else EXEC's.
+                queued = sent[len(loads) + 1:-1]
+                error = next((r for r in queued if isinstance(r, ResponseError)), None) or (
+                    executed if isinstance(executed, Exception) else ResponseError(
+                        f"transaction not executed: {executed!r}"))
                 return [error] * len(commands)
             replies = executed
         else:

@@ -27,7 +27,7 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from .. import names, tracing
-from .._bullmq import JobRecord, NextJob, QueueKeys, calls, decode_json, next_job
+from .._bullmq import JobRecord, NextJob, calls, decode_json, next_job
 from .._bullmq.options import BackoffStrategy, backoff_delay, finish_opts
 from .._bullmq.schedulers import is_scheduler, next_iteration
 from ..names import CANCELLED, STATE_FIELD, TOKEN_PREFIX
@@ -78,7 +78,7 @@ class QueueConsumer:
         self.specs = {spec.name: spec for spec in specs}
         self.settings = settings
         self.concurrency = concurrency
-        self.keys = QueueKeys(settings.prefix, queue)
+        self.keys = settings.queue_keys(queue)
         self._fast = fast
         self._blocking = blocking
         self._runner = runner

@@ -20,7 +20,6 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from .._bullmq import QueueKeys
 from .._bullmq.workers import client_name
 from ..metrics.worker import metrics_wanted, worker_metrics
 from ..redis import REDIS_ERRORS, FastRedis, connect
@@ -165,7 +164,7 @@ class JobWorker:
 
     async def _existing_jobs(self, ids: list[str]) -> set[str]:
         """Which of these job ids still have a job hash, in any of this worker's queues."""
-        keys = [QueueKeys(self.settings.prefix, q) for q in self._all_queues]
+        keys = [self.settings.queue_keys(q) for q in self._all_queues]
         found = await self.fast.pipeline(*[("EXISTS", k.job(i)) for i in ids for k in keys])
         if any(isinstance(f, Exception) for f in found):
             raise next(f for f in found if isinstance(f, Exception))

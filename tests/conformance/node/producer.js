@@ -11,13 +11,26 @@
 
 const readline = require('readline');
 const { Queue, FlowProducer, Job } = require('bullmq');
+const { Cluster } = require('ioredis');
 
-const url = new URL(process.argv[2]);
+// redis+cluster://host:port,host:port is a Redis Cluster (its seeds), as jobcast reads it;
+// on it a queue is named in braces ("{bulk}") so its keys share one slot.
+const CLUSTER = 'redis+cluster://';
 const prefix = process.argv[3] || 'bull';
-const connection = {
-  host: url.hostname, port: Number(url.port || 6379), db: Number(url.pathname.slice(1) || 0),
-  maxRetriesPerRequest: null,
-};
+let connection;
+if (process.argv[2].startsWith(CLUSTER)) {
+  const nodes = process.argv[2].slice(CLUSTER.length).split(',').map((hostPort) => {
+    const [host, port] = hostPort.split(':');
+    return { host, port: Number(port) };
+  });
+  connection = new Cluster(nodes, { redisOptions: { maxRetriesPerRequest: null } });
+} else {
+  const url = new URL(process.argv[2]);
+  connection = {
+    host: url.hostname, port: Number(url.port || 6379), db: Number(url.pathname.slice(1) || 0),
+    maxRetriesPerRequest: null,
+  };
+}
 const queues = new Map();
 const queue = (name) => {
   if (!queues.has(name)) queues.set(name, new Queue(name, { connection, prefix }));
