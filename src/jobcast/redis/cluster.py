@@ -19,13 +19,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from redis.crc import key_slot
 from redis.exceptions import ConnectionError, ResponseError
 
-from .fast import FastRedis, Script, _copy, _raise_lost
+from .fast import FastRedis, Script, _raise_lost, settle_or_again
 from .url import RedisTarget
 
 log = logging.getLogger("jobcast")
@@ -61,6 +61,18 @@ def command_key(command: Sequence[Any]) -> Any:
 
 def slot_of(key: Any) -> int:
     return key_slot(key.encode() if isinstance(key, str) else bytes(key))
+
+
+async def _each_master(groups: dict[Address, list[int]],
+                       send: Callable[[Address, list[int]], Awaitable[list[Any]]]
+                       ) -> list[list[Any]]:
+    """``send`` each master its group (the indices of its commands), the replies in the
+    groups' order: awaited directly when one master has them all (the common case, one
+    queue's commands: no task per node), else all at once."""
+    if len(groups) == 1:
+        ((address, idx),) = groups.items()
+        return [await send(address, idx)]
+    return list(await asyncio.gather(*[send(address, idx) for address, idx in groups.items()]))
 
 
 def _redirect(reply: Any) -> tuple[str, int, Address] | None:
@@ -213,14 +225,12 @@ class ClusterFastRedis(FastRedis):
                     slot = slot_of(key if key is not None else anchor)
                     address = self._slots[slot] or await self._master_of(slot)
                 groups.setdefault(address, []).append(i)
-            if len(groups) == 1:  # the common case (one queue's commands): no task per node
-                ((address, idx),) = groups.items()
-                sent = [await self._send_group(address, [commands[i] for i in idx],
-                                               [i in asks for i in idx])]
-            else:
-                sent = await asyncio.gather(*[
-                    self._send_group(address, [commands[i] for i in idx], [i in asks for i in idx])
-                    for address, idx in groups.items()])
+            def send(address: Address, idx: list[int],
+                     asks: dict[int, Address] = asks) -> Awaitable[list[Any]]:
+                return self._send_group(address, [commands[i] for i in idx],
+                                        [i in asks for i in idx])
+
+            sent = await _each_master(groups, send)
             problems: list[tuple[str, int, Address]] = []
             again: list[int] = []
             asks = {}
@@ -275,16 +285,9 @@ class ClusterFastRedis(FastRedis):
         if address is None:
             return asyncio.ensure_future(self.run(script, keys, args))
         result: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-
-        def settle(sent: asyncio.Future[Any]) -> None:
-            error = None if sent.cancelled() else sent.exception()
-            if _redirect(error) is not None:
-                again = asyncio.ensure_future(self.run(script, keys, args))
-                again.add_done_callback(lambda done: _copy(done, result))
-            else:
-                _copy(sent, result)
-
-        self._node(address).run_soon(script, keys, args).add_done_callback(settle)
+        self._node(address).run_soon(script, keys, args).add_done_callback(settle_or_again(
+            result, lambda error: _redirect(error) is not None,
+            lambda: self.run(script, keys, args)))
         return result
 
     async def run_many(
@@ -310,13 +313,8 @@ class ClusterFastRedis(FastRedis):
                     address = await (self._master_of(slot_of(anchor)) if anchor is not None
                                      else self._any_master())
                 groups.setdefault(address, []).append(i)
-            if len(groups) == 1:
-                ((address, idx),) = groups.items()
-                sent = [await self._run_group(address, [items[i] for i in idx], atomic)]
-            else:
-                sent = await asyncio.gather(*[
-                    self._run_group(address, [items[i] for i in idx], atomic)
-                    for address, idx in groups.items()])
+            sent = await _each_master(groups, lambda address, idx: self._run_group(
+                address, [items[i] for i in idx], atomic))
             problems: list[tuple[str, int, Address]] = []
             again: list[int] = []
             for idx, group_replies in zip(groups.values(), sent, strict=True):

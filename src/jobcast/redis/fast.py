@@ -17,7 +17,7 @@ import asyncio
 import hashlib
 import socket
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import hiredis
@@ -105,6 +105,27 @@ def _copy(source: asyncio.Future[Any], target: asyncio.Future[Any]) -> None:
         target.set_exception(error)
     else:
         target.set_result(source.result())
+
+
+def settle_or_again(result: asyncio.Future[Any], again_when: Callable[[BaseException | None], bool],
+                    again: Callable[[], Awaitable[Any]]) -> Callable[[asyncio.Future[Any]], None]:
+    """A done-callback for a command sent at once: its outcome goes into ``result``, unless
+    its error is one ``again_when`` names (an unknown script, a redirect); then ``again()``'s
+    outcome does."""
+
+    def settle(sent: asyncio.Future[Any]) -> None:
+        error = None if sent.cancelled() else sent.exception()
+        if again_when(error):
+            retry = asyncio.ensure_future(again())
+            retry.add_done_callback(lambda done: _copy(done, result))
+        else:
+            _copy(sent, result)
+
+    return settle
+
+
+def _noscript(error: BaseException | None) -> bool:
+    return isinstance(error, ResponseError) and str(error).startswith("NOSCRIPT")
 
 
 class Script:
@@ -210,7 +231,7 @@ class FastRedis:
         try:
             return await self.call(*command)
         except ResponseError as err:
-            if not str(err).startswith("NOSCRIPT"):
+            if not _noscript(err):
                 raise
         await self.call("SCRIPT", "LOAD", script.source)
         return await self.call(*command)
@@ -222,17 +243,8 @@ class FastRedis:
         if protocol is None or protocol.lost:
             return asyncio.ensure_future(self.run(script, keys, args))
         result: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-
-        def settle(sent: asyncio.Future[Any]) -> None:
-            error = None if sent.cancelled() else sent.exception()
-            if isinstance(error, ResponseError) and str(error).startswith("NOSCRIPT"):
-                again = asyncio.ensure_future(self.run(script, keys, args))
-                again.add_done_callback(lambda done: _copy(done, result))
-            else:
-                _copy(sent, result)
-
-        self._send(protocol, ("EVALSHA", script.sha, len(keys), *keys, *args)) \
-            .add_done_callback(settle)
+        self._send(protocol, ("EVALSHA", script.sha, len(keys), *keys, *args)).add_done_callback(
+            settle_or_again(result, _noscript, lambda: self.run(script, keys, args)))
         return result
 
     async def run_many(
@@ -266,8 +278,7 @@ class FastRedis:
         else:
             replies = await self.pipeline(*commands)
         _raise_lost(replies)
-        unknown = [i for i, r in enumerate(replies[:len(calls)])
-                   if isinstance(r, ResponseError) and str(r).startswith("NOSCRIPT")]
+        unknown = [i for i, r in enumerate(replies[:len(calls)]) if _noscript(r)]
         if unknown and not atomic:
             # Load them, then send again only those: the others already ran.
             for script in {calls[i][0].sha: calls[i][0] for i in unknown}.values():
