@@ -53,8 +53,8 @@ async def stream(ctx: JobContext, data: StreamIn) -> dict[str, int]:
     return {"chunks": data.chunks}
 
 
-@jobs.job("stream_thread", input=StreamIn, attempts=1, timeout=3600)
-def stream_thread(ctx: JobContext, data: StreamIn) -> dict[str, int]:
+def stream_sync(ctx: JobContext, data: StreamIn) -> dict[str, int]:
+    """The plain-def writer, run both in a thread and in a cpu_bound child process."""
     time.sleep(max(0.0, data.start_at - time.time()))
     for _ in range(data.chunks):
         ctx.write(chunk(data.size))
@@ -63,11 +63,5 @@ def stream_thread(ctx: JobContext, data: StreamIn) -> dict[str, int]:
     return {"chunks": data.chunks}
 
 
-@jobs.job("stream_cpu", input=StreamIn, cpu_bound=True, attempts=1, timeout=3600)
-def stream_cpu(ctx: JobContext, data: StreamIn) -> dict[str, int]:
-    time.sleep(max(0.0, data.start_at - time.time()))
-    for _ in range(data.chunks):
-        ctx.write(chunk(data.size))
-        if data.every_ms:
-            time.sleep(data.every_ms / 1000)
-    return {"chunks": data.chunks}
+jobs.job("stream_thread", input=StreamIn, attempts=1, timeout=3600)(stream_sync)
+jobs.job("stream_cpu", input=StreamIn, cpu_bound=True, attempts=1, timeout=3600)(stream_sync)
