@@ -105,8 +105,8 @@ async def writer(ctx: JobContext, data: Write) -> dict[str, int]:
     return {"count": data.count}
 
 
-@jobs.job("thread_writer", input=Write, timeout=600)
-def thread_writer(ctx: JobContext, data: Write) -> dict[str, int]:
+def sync_writer(ctx: JobContext, data: Write) -> dict[str, int]:
+    """The plain-def writer, run both in a thread and in a cpu_bound child process."""
     for i in range(data.count):
         _writes(ctx, data, i)
         if data.pause_every and (i + 1) % data.pause_every == 0:
@@ -114,13 +114,8 @@ def thread_writer(ctx: JobContext, data: Write) -> dict[str, int]:
     return {"count": data.count}
 
 
-@jobs.job("cpu_writer", input=Write, cpu_bound=True, timeout=600)
-def cpu_writer(ctx: JobContext, data: Write) -> dict[str, int]:
-    for i in range(data.count):
-        _writes(ctx, data, i)
-        if data.pause_every and (i + 1) % data.pause_every == 0:
-            time.sleep(data.pause_ms / 1000)
-    return {"count": data.count}
+jobs.job("thread_writer", input=Write, timeout=600)(sync_writer)
+jobs.job("cpu_writer", input=Write, cpu_bound=True, timeout=600)(sync_writer)
 
 
 class Steady(BaseModel):
